@@ -1,0 +1,1 @@
+"""TelcoPulse: a real-time telecom network-metrics lakehouse (bronze -> silver -> gold)."""

@@ -1,0 +1,1 @@
+"""Bronze: raw Kinesis records, byte for byte, exactly once."""

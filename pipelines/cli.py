@@ -1,0 +1,189 @@
+"""`telcopulse`: the one command line for the local stack, the producers, the jobs and the tools."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from pathlib import Path
+from threading import Event
+from typing import Annotated
+
+import typer
+
+from pipelines.errors import TelcoPulseError
+from pipelines.logs import configure_logging
+from pipelines.settings import SAMPLE_CSV, Runtime, Settings
+
+app = typer.Typer(
+    help="TelcoPulse: real-time telecom network metrics. Kinesis -> bronze -> silver -> gold on Apache Iceberg.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+log = logging.getLogger("telcopulse")
+
+
+class Layer(StrEnum):
+    BRONZE = "bronze"
+    SILVER = "silver"
+    GOLD = "gold"
+    ALL = "all"
+
+
+LAYERS = (Layer.BRONZE, Layer.SILVER, Layer.GOLD)
+RuntimeOption = Annotated[Runtime | None, typer.Option("--runtime", help="local (embedded stack) or aws")]
+
+
+def _settings(runtime: Runtime | None = None, **overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if runtime is not None:
+        values["runtime"] = runtime
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _stop_on_signals() -> Event:
+    stop = Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@app.command()
+def up(shards: Annotated[int | None, typer.Option(help="shards of a new stream (default 2)")] = None) -> None:
+    """Start the local stack (kinesalite on 127.0.0.1) and create the stream; idempotent."""
+    from pipelines.local import stack
+
+    settings = _settings()
+    configure_logging()
+    pid = stack.up(settings, shards=shards)
+    typer.echo(f"kinesalite pid {pid} on 127.0.0.1:{settings.kinesis_port}, stream {settings.stream_name} ACTIVE")
+
+
+@app.command()
+def down() -> None:
+    """Stop the local stack started by `up` (by its recorded pid)."""
+    from pipelines.local import stack
+
+    stopped = stack.down(_settings())
+    typer.echo("kinesalite stopped" if stopped else "kinesalite was not running")
+
+
+@app.command()
+def produce(
+    csv: Annotated[Path | None, typer.Option(help="replay a phone-log CSV like the sample")] = None,
+    on_date: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD for every row (default: last 24 h)")] = None,
+    simulate: Annotated[bool, typer.Option(help="simulate a fleet instead of replaying a file")] = False,
+    rate: Annotated[float | None, typer.Option(help="records per second (default: as fast as possible)")] = None,
+    duration: Annotated[float, typer.Option(help="seconds of simulated readings")] = 60.0,
+    devices: Annotated[int, typer.Option(help="simulated phones")] = 200,
+    seed: Annotated[int, typer.Option(help="random seed of the simulation")] = 1,
+    outage: Annotated[list[str] | None, typer.Option(help="POSTAL_CODE:START_S:DURATION_S (repeatable)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+    runtime: RuntimeOption = None,
+) -> None:
+    """Put readings on the stream: replay a CSV (the sample by default) or simulate a fleet."""
+    from pipelines.adapters.registry import stream_sink
+    from pipelines.producer.records import read_csv_records
+    from pipelines.producer.send import send
+    from pipelines.producer.simulate import FleetModel, Outage, simulate as simulate_fleet
+
+    configure_logging()
+    settings = _settings(runtime)
+    now = datetime.now(UTC)
+    if simulate:
+        outages = tuple(Outage.parse(text) for text in outage or [])
+        model = FleetModel.learn(SAMPLE_CSV)
+        records = simulate_fleet(model, rate=rate or 1000.0, duration_s=duration, devices=devices, seed=seed,
+                                 start=now, outages=outages)
+        total = int((rate or 1000.0) * duration)
+        summary = send(records, stream_sink(settings), rate=rate, total=total, progress=sys.stderr.isatty())
+    else:
+        path = csv or SAMPLE_CSV
+        day = date.fromisoformat(on_date) if on_date else None
+        summary = send(read_csv_records(path, on_date=day, now=now), stream_sink(settings), rate=rate,
+                       progress=sys.stderr.isatty())
+    typer.echo(json.dumps(summary.as_dict()) if as_json else summary.line())
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command("run")
+def run_layer(
+    layer: Annotated[Layer, typer.Argument(help="bronze, silver, gold, or all (each in its own process)")],
+    until_idle: Annotated[float | None, typer.Option(help="exit after this many seconds without input")] = None,
+    runtime: RuntimeOption = None,
+) -> None:
+    """Run a streaming job (default: forever; Ctrl-C stops it cleanly)."""
+    settings = _settings(runtime)
+    if layer is Layer.ALL:
+        raise typer.Exit(_run_all(until_idle))
+    from pipelines.local.locks import job_lock
+
+    configure_logging(settings.logs_dir, layer.value)
+    stop = _stop_on_signals()
+    with job_lock(settings.run_dir, layer.value):
+        job = _job_module(layer)
+        job.run(settings, until_idle_s=until_idle, stop=stop)
+
+
+def _job_module(layer: Layer):  # type: ignore[no-untyped-def]
+    import importlib
+
+    return importlib.import_module(f"pipelines.{layer.value}.job")
+
+
+def _run_all(until_idle: float | None) -> int:
+    """Each layer in its own process; the first failure or Ctrl-C stops them all."""
+    args = [sys.executable, "-m", "pipelines.cli", "run"]
+    idle = ["--until-idle", str(until_idle)] if until_idle is not None else []
+    processes = [subprocess.Popen([*args, layer.value, *idle]) for layer in LAYERS if _job_exists(layer)]
+    stop = _stop_on_signals()
+    code = 0
+    try:
+        while processes and not stop.is_set():
+            for process in list(processes):
+                status = process.poll()
+                if status is None:
+                    continue
+                processes.remove(process)
+                if status != 0:
+                    code = status
+                    stop.set()
+            stop.wait(0.5)
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(timeout=60)
+    return code
+
+
+def _job_exists(layer: Layer) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(f"pipelines.{layer.value}.job") is not None
+
+
+@app.command("setup-jars", hidden=True)
+def setup_jars() -> None:
+    """Resolve Spark's jars from Maven into the checkout's cache (run by `make setup`)."""
+    from pipelines.spark import resolve_jars
+
+    jars = resolve_jars(_settings())
+    typer.echo(f"{len(jars)} jars cached")
+
+
+def main() -> None:
+    try:
+        app()
+    except TelcoPulseError as exc:
+        typer.echo(f"telcopulse: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

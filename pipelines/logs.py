@@ -1,0 +1,48 @@
+"""Logging: configured once per process; human lines on stderr, JSON lines in ``<home>/logs/<job>.jsonl``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BATCH_FIELDS = ("layer", "batch_id", "rows_in", "rows_out", "rows_quarantined", "duration_s", "lag")
+
+
+class JsonLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update(getattr(record, "metrics", {}))
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def configure_logging(logs_dir: Path | None = None, job: str | None = None, *, verbose: bool = False) -> None:
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    console = logging.StreamHandler(sys.stderr)
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(console)
+    if logs_dir is not None and job is not None:
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(logs_dir / f"{job}.jsonl", encoding="utf-8")
+        file_handler.setFormatter(JsonLineFormatter())
+        root.addHandler(file_handler)
+    for noisy in ("py4j", "botocore", "urllib3", "great_expectations"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def log_batch(logger: logging.Logger, **metrics: Any) -> None:
+    """One line per micro-batch: ``layer batch_id rows_in rows_out rows_quarantined duration_s lag``."""
+    text = " ".join(f"{key}={metrics[key]}" for key in BATCH_FIELDS if key in metrics)
+    logger.info("batch %s", text, extra={"metrics": {"event": "batch", **metrics}})

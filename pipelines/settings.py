@@ -1,0 +1,111 @@
+"""The one configuration object: environment (``TELCOPULSE_*``) plus CLI flags decide every adapter."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_CSV = PROJECT_ROOT.parent / "shared" / "data" / "mobile-logs.csv"
+
+
+class Runtime(StrEnum):
+    LOCAL = "local"
+    AWS = "aws"
+
+
+class Settings(BaseSettings):
+    """Everything that differs between a laptop and AWS, and every tunable rule threshold."""
+
+    model_config = SettingsConfigDict(env_prefix="TELCOPULSE_", frozen=True, extra="ignore")
+
+    runtime: Runtime = Runtime.LOCAL
+    home: Path = Path(".telcopulse")
+    cache_dir: Path = PROJECT_ROOT / ".cache"
+
+    # Stream
+    stream_name: str = "telcopulse-events"
+    kinesis_port: int = 4567
+    kinesis_endpoint: str | None = None
+    shards: int = 2
+    region: str = "us-east-1"
+
+    # Catalog and tables
+    catalog_name: str = "telcopulse"
+    warehouse_uri: str | None = None
+    checkpoint_uri: str | None = None
+
+    # Jobs
+    trigger_seconds: float = 1.0
+    bronze_max_batch_records: int = 50_000
+    dedup_horizon_hours: int = 24
+    max_future_minutes: int = 10
+
+    # Gold
+    window_seconds: int = 60
+    outage_min_readings: int = 5
+    outage_min_devices: int = 3
+    outage_min_bad_share: float = 0.5
+    outage_close_after_healthy_windows: int = 2
+
+    # Query engines
+    athena_workgroup: str = "telcopulse"
+    athena_output_uri: str | None = None
+
+    # Health thresholds for `telcopulse status`
+    max_lag_records: int = 100_000
+    max_freshness_seconds: int = 300
+    min_dq_pass_rate: float = 0.95
+
+    extra_spark_conf: dict[str, str] = Field(default_factory=dict)
+
+    def model_post_init(self, __context: Any) -> None:
+        # Relative homes are taken from the working directory once, so child processes agree.
+        object.__setattr__(self, "home", self.home.expanduser().resolve())
+
+    # Derived locations: one obvious home for each piece of local state.
+    @property
+    def kinesis_url(self) -> str | None:
+        if self.runtime is Runtime.AWS:
+            return self.kinesis_endpoint
+        return self.kinesis_endpoint or f"http://127.0.0.1:{self.kinesis_port}"
+
+    @property
+    def catalog_db(self) -> Path:
+        return self.home / "catalog.db"
+
+    @property
+    def warehouse(self) -> str:
+        return self.warehouse_uri or f"file://{self.home / 'warehouse'}"
+
+    @property
+    def checkpoints(self) -> str:
+        return self.checkpoint_uri or str(self.home / "checkpoints")
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def data_docs_dir(self) -> Path:
+        return self.home / "data-docs"
+
+    @property
+    def spark_jars_dir(self) -> Path:
+        return self.cache_dir / "spark-jars"
+
+    @property
+    def duckdb_extension_dir(self) -> Path:
+        return self.cache_dir / "duckdb"
+
+    def table(self, name: str) -> str:
+        """Fully qualified Spark name of a table, e.g. ``telcopulse.telcopulse_bronze.network_events``."""
+        return f"{self.catalog_name}.{name}"

@@ -1,0 +1,113 @@
+"""The Spark session: Iceberg's own Spark integration, local JDBC catalog or the Glue Data Catalog.
+
+`make setup` resolves the jars from Maven once (``resolve_jars``) into a cache inside the checkout;
+every later session loads them from there and needs no network.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from pipelines.errors import SetupMissingError
+from pipelines.settings import Runtime, Settings
+
+# The versions AWS Glue 5.1 ships (Spark 3.5.6 / Scala 2.12 / Iceberg 1.10.0).
+ICEBERG_RUNTIME = "org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:1.10.0"
+SQLITE_JDBC = "org.xerial:sqlite-jdbc:3.50.3.0"
+LOCAL_PACKAGES = (ICEBERG_RUNTIME, SQLITE_JDBC)
+
+
+def catalog_conf(settings: Settings) -> dict[str, str]:
+    """Spark settings of the ``telcopulse`` Iceberg catalog: the only thing that differs on Glue."""
+    prefix = f"spark.sql.catalog.{settings.catalog_name}"
+    conf = {
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        prefix: "org.apache.iceberg.spark.SparkCatalog",
+        f"{prefix}.warehouse": settings.warehouse,
+        # Several processes write these tables: always read the catalog's current metadata.
+        f"{prefix}.cache-enabled": "false",
+    }
+    if settings.runtime is Runtime.AWS:
+        conf |= {
+            f"{prefix}.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
+            f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+            f"{prefix}.glue.skip-name-validation": "false",
+        }
+    else:
+        conf |= {
+            f"{prefix}.type": "jdbc",
+            f"{prefix}.uri": f"jdbc:sqlite:{settings.catalog_db}",
+            # sqlite-jdbc connection properties: wait for the writer lock instead of failing at once.
+            f"{prefix}.jdbc.busy_timeout": "60000",
+            f"{prefix}.jdbc.journal_mode": "WAL",
+        }
+    return conf
+
+
+def local_jars(settings: Settings) -> list[Path]:
+    jars = sorted(settings.spark_jars_dir.glob("*.jar"))
+    if not jars:
+        raise SetupMissingError(f"no Spark jars in {settings.spark_jars_dir}: run `make setup`")
+    return jars
+
+
+def build_spark(settings: Settings, app_name: str, *, cores: int = 2) -> SparkSession:
+    """A session for ``settings.runtime``; on Glue the session exists and only the catalog is set."""
+    builder = SparkSession.builder.appName(app_name)
+    conf = catalog_conf(settings) | {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.shuffle.partitions": str(max(cores, 1)),
+        "spark.sql.adaptive.enabled": "true",
+    }
+    if settings.runtime is Runtime.LOCAL:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        conf |= {
+            "spark.master": f"local[{cores}]",
+            "spark.jars": ",".join(str(jar) for jar in local_jars(settings)),
+            # Loopback only: the driver and its block manager must not listen on the network.
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.driver.host": "127.0.0.1",
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.driver.memory": "3g",
+            "spark.sql.warehouse.dir": str(settings.home / "spark-warehouse"),
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.home / 'derby'}",
+            "spark.sql.streaming.stateStore.providerClass": (
+                "org.apache.spark.sql.execution.streaming.state.HDFSBackedStateStoreProvider"
+            ),
+        }
+    for key, value in (conf | settings.extra_spark_conf).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def resolve_jars(settings: Settings, packages: tuple[str, ...] = LOCAL_PACKAGES) -> list[Path]:
+    """Fetch ``packages`` (and dependencies) from Maven once and keep them in the checkout's cache."""
+    ivy = settings.cache_dir / "ivy"
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    spark = (
+        SparkSession.builder.master("local[1]")
+        .appName("telcopulse-resolve-jars")
+        .config("spark.jars.packages", ",".join(packages))
+        .config("spark.jars.ivy", str(ivy))
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .getOrCreate()
+    )
+    spark.stop()
+    settings.spark_jars_dir.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for jar in (ivy / "jars").glob("*.jar"):
+        target = settings.spark_jars_dir / jar.name
+        shutil.copy2(jar, target)
+        copied.append(target)
+    return copied
