@@ -168,6 +168,12 @@ def _job_exists(layer: Layer) -> bool:
     return importlib.util.find_spec(f"pipelines.{layer.value}.job") is not None
 
 
+# --- query side: sql, dashboard (pipelines/query/...) ---
+
+
+# --- operations ---
+
+
 @app.command("setup-jars", hidden=True)
 def setup_jars() -> None:
     """Resolve Spark's jars from Maven into the checkout's cache (run by `make setup`)."""
