@@ -18,6 +18,7 @@ from pipelines.adapters.iceberg import bootstrap_tables
 from pipelines.adapters.registry import stream_source
 from pipelines.bronze.schema import STREAM_RECORD
 from pipelines.bronze.transform import to_bronze_rows
+from pipelines.faults import crash_point
 from pipelines.logs import log_batch
 from pipelines.settings import Settings
 from pipelines.spark import build_spark
@@ -48,7 +49,9 @@ def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | 
         records = spark.createDataFrame(batch.records.to_pandas(), schema=STREAM_RECORD)
         rows = to_bronze_rows(records, ingest_time=datetime.now(UTC))
         stamp = ledger.Stamp(WRITER, settings.stream_name, batch_id, {ledger.POSITIONS: json.dumps(batch.positions)})
+        crash_point("bronze.before-commit", batch_id)
         ledger.append(rows, table, stamp)
+        crash_point("bronze.after-commit", batch_id)
         positions, batch_id = batch.positions, batch_id + 1
         written += batch.size
         idle_since = time.monotonic()
