@@ -171,6 +171,47 @@ def _job_exists(layer: Layer) -> bool:
 # --- query side: sql, dashboard (pipelines/query/...) ---
 
 
+@app.command()
+def sql(
+    query: Annotated[str | None, typer.Argument(help="SQL to run; without it, statements from stdin")] = None,
+    output: Annotated[str, typer.Option("--format", help="table, csv or json (row objects)")] = "table",
+    runtime: RuntimeOption = None,
+) -> None:
+    """Query every table and view under its Glue name (DuckDB locally, Athena on AWS)."""
+    from pipelines.adapters.registry import query_engine
+    from pipelines.query.sql_shell import OutputFormat, interactive, run_query
+
+    try:
+        fmt = OutputFormat(output)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--format must be one of {[f.value for f in OutputFormat]}") from exc
+    engine = query_engine(_settings(runtime))
+    if query is not None:
+        typer.echo(run_query(engine, query, fmt))
+        return
+    failures = interactive(engine, sys.stdin, sys.stdout, sys.stderr, fmt, prompt=sys.stdin.isatty())
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def dashboard(
+    host: Annotated[str, typer.Option(help="address to listen on (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8501,
+    runtime: RuntimeOption = None,
+) -> None:
+    """Start the Streamlit dashboard (headless, no usage statistics); Ctrl-C stops it."""
+    import os
+
+    from pipelines.query.dashboard import streamlit_command
+
+    env = dict(os.environ)
+    if runtime is not None:
+        env["TELCOPULSE_RUNTIME"] = runtime.value
+    typer.echo(f"dashboard on http://{host}:{port}", err=True)
+    raise typer.Exit(subprocess.call(streamlit_command(host, port), env=env))
+
+
 # --- operations ---
 
 

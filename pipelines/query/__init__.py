@@ -1,0 +1,1 @@
+"""The query side over the QueryEngine port: analyst views, `telcopulse sql`, the dashboard's launcher."""
