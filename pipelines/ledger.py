@@ -49,6 +49,15 @@ def is_committed(spark: SparkSession, table: str, stamp: Stamp) -> bool:
     return last is not None and last.get(QUERY_ID) == stamp.query_id and int(last[BATCH_ID]) >= stamp.batch_id
 
 
+def committed_summary(spark: SparkSession, table: str, stamp: Stamp) -> dict[str, str] | None:
+    """The summary of the commit that carried exactly ``stamp``'s batch, or None if it has not committed."""
+    rows = spark.sql(
+        f"SELECT summary FROM {table}.snapshots WHERE summary['{WRITER}'] = '{stamp.writer}' "
+        f"AND summary['{QUERY_ID}'] = '{stamp.query_id}' AND summary['{BATCH_ID}'] = '{stamp.batch_id}' LIMIT 1"
+    ).collect()
+    return dict(rows[0]["summary"]) if rows else None
+
+
 def append(df: DataFrame, table: str, stamp: Stamp) -> None:
     """Append ``df`` in one commit stamped with ``stamp``."""
     writer = df.writeTo(table)

@@ -37,6 +37,8 @@ def streamlit_command(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> lis
         "false",
         "--global.developmentMode",
         "false",
+        "--client.showErrorDetails",
+        "none",
         "--client.toolbarMode",
         "viewer",
     ]

@@ -1,0 +1,1 @@
+"""Silver: typed, normalized, deduplicated readings checked by the Great Expectations suite."""

@@ -1,0 +1,146 @@
+"""Row predicates derived from the Great Expectations suite, so routing is fast on Spark.
+
+GX validates a whole batch but cannot hand back a Spark batch's failing rows. Each supported
+expectation is translated here into the Spark predicate of its *unexpected* rows, with GX's own
+semantics (nulls are ignored except by not-null; pairs are ignored only when both are missing).
+A test proves, on hostile batches, that these predicates flag exactly GX's unexpected rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import reduce
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from pipelines.silver import schema
+
+CRITICAL = "critical"
+WARNING = "warning"
+
+
+class UnsupportedExpectationError(ValueError):
+    """The suite holds an expectation that has no row predicate here: routing would silently miss it."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One expectation of the suite and what it means for a single row."""
+
+    type: str
+    kwargs: Mapping[str, Any]
+    severity: str
+    notes: str
+
+    @property
+    def column(self) -> str:
+        return str(self.kwargs.get("column") or self.kwargs["column_A"])
+
+    @property
+    def reason(self) -> str:
+        """``column:expectation_type``, as quarantine rows and dq_results name it."""
+        return f"{self.column}:{self.type}"
+
+    def unexpected(self, params: Mapping[str, Any]) -> Column:
+        """Predicate true for the rows GX counts as unexpected."""
+        return _PREDICATES[self.type](self.kwargs, params)
+
+
+def _value(value: Any, params: Mapping[str, Any]) -> Any:
+    if isinstance(value, dict) and "$PARAMETER" in value:
+        return params[value["$PARAMETER"]]
+    return value
+
+
+def _literal_like(value: Any, column: str) -> Column:
+    """A bound as a literal of the column's type (timestamps arrive as ISO strings)."""
+    if column in _TIMESTAMP_COLUMNS:
+        return F.lit(value).cast("timestamp")
+    return F.lit(value)
+
+
+_TIMESTAMP_COLUMNS = {f.name for f in schema.TYPED_FIELDS.fields if f.dataType.typeName() == "timestamp"}
+
+
+def _outside(measure: Column, kwargs: Mapping[str, Any], params: Mapping[str, Any], column: str) -> Column:
+    low = _value(kwargs.get("min_value"), params)
+    high = _value(kwargs.get("max_value"), params)
+    conditions = []
+    if low is not None:
+        bound = _literal_like(low, column)
+        conditions.append(measure <= bound if kwargs.get("strict_min") else measure < bound)
+    if high is not None:
+        bound = _literal_like(high, column)
+        conditions.append(measure >= bound if kwargs.get("strict_max") else measure > bound)
+    return F.lit(False) if not conditions else reduce(lambda a, b: a | b, conditions)
+
+
+def _not_null(kwargs: Mapping[str, Any], params: Mapping[str, Any]) -> Column:
+    return F.col(kwargs["column"]).isNull()
+
+
+def _between(kwargs: Mapping[str, Any], params: Mapping[str, Any]) -> Column:
+    column = F.col(kwargs["column"])
+    return column.isNotNull() & _outside(column, kwargs, params, kwargs["column"])
+
+
+def _lengths_between(kwargs: Mapping[str, Any], params: Mapping[str, Any]) -> Column:
+    column = F.col(kwargs["column"])
+    return column.isNotNull() & _outside(F.length(column), kwargs, params, "")
+
+
+def _in_set(kwargs: Mapping[str, Any], params: Mapping[str, Any]) -> Column:
+    column = F.col(kwargs["column"])
+    return column.isNotNull() & ~column.isin(list(_value(kwargs["value_set"], params)))
+
+
+def _match_regex(kwargs: Mapping[str, Any], params: Mapping[str, Any]) -> Column:
+    column = F.col(kwargs["column"])
+    return column.isNotNull() & ~column.rlike(_value(kwargs["regex"], params))
+
+
+def _pair_in_set(kwargs: Mapping[str, Any], params: Mapping[str, Any]) -> Column:
+    a, b = F.col(kwargs["column_A"]), F.col(kwargs["column_B"])
+    pairs = [(x, y) for x, y in _value(kwargs["value_pairs_set"], params)]
+    in_set = reduce(lambda acc, pair: acc | ((a == F.lit(pair[0])) & (b == F.lit(pair[1]))), pairs, F.lit(False))
+    return ~(a.isNull() & b.isNull()) & ~F.coalesce(in_set, F.lit(False))
+
+
+_PREDICATES: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Column]] = {
+    "expect_column_values_to_not_be_null": _not_null,
+    "expect_column_values_to_be_between": _between,
+    "expect_column_value_lengths_to_be_between": _lengths_between,
+    "expect_column_values_to_be_in_set": _in_set,
+    "expect_column_values_to_match_regex": _match_regex,
+    "expect_column_pair_values_to_be_in_set": _pair_in_set,
+}
+
+
+def rules_of(suite: Mapping[str, Any]) -> list[Rule]:
+    """The suite's expectations as rules; refuses an expectation it cannot route."""
+    rules = []
+    for expectation in suite["expectations"]:
+        if expectation["type"] not in _PREDICATES:
+            raise UnsupportedExpectationError(f"no row predicate for {expectation['type']}: add one to rules.py")
+        rules.append(Rule(expectation["type"], expectation["kwargs"], expectation.get("severity") or CRITICAL,
+                          expectation.get("notes") or ""))
+    return rules
+
+
+def _reasons(rules: list[Rule], params: Mapping[str, Any]) -> Column:
+    flagged = [F.when(rule.unexpected(params), F.lit(rule.reason)) for rule in rules]
+    if not flagged:
+        return F.array().cast("array<string>")
+    return F.filter(F.array(*flagged), lambda reason: reason.isNotNull())
+
+
+def route_by_rules(df: DataFrame, *, rules: list[Rule], params: Mapping[str, Any]) -> DataFrame:
+    """Add ``reasons`` (parse defects + failed critical rules: the row goes to quarantine) and ``warnings``."""
+    critical = [rule for rule in rules if rule.severity == CRITICAL]
+    warnings = [rule for rule in rules if rule.severity != CRITICAL]
+    return df.withColumn(
+        schema.REASONS, F.array_distinct(F.concat(F.col(schema.DEFECTS), _reasons(critical, params)))
+    ).withColumn(schema.WARNINGS, _reasons(warnings, params))

@@ -1,0 +1,185 @@
+"""Silver transforms: decode and type contract-v1 records, normalize, route, deduplicate. No I/O.
+
+Each step is DataFrame -> DataFrame. Defects found while typing (not UTF-8, not JSON, non-numeric,
+NaN/Infinity, no UTC offset) are collected as ``column:rule`` strings in ``defects``; the suite's
+rules add theirs in ``pipelines.silver.rules``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from pipelines.errors import SchemaMismatchError
+from pipelines.silver import schema
+
+STATUS_NAMES = {0: "STATE_IN_SERVICE", 1: "STATE_OUT_OF_SERVICE", 2: "STATE_EMERGENCY_ONLY", 3: "STATE_POWER_OFF"}
+# A plain decimal or scientific number; Spark's own cast also accepts '12f' or '1.5d', which are not numbers.
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_NOT_FINITE = r'^"?[+-]?(?i)(nan|inf|infinity)"?$'
+_ISO_DATE_TIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
+_UTC_OFFSET = r"(Z|z|[+-]\d{2}(:?\d{2})?)$"
+_FLOAT_WRITTEN_INTEGER = r"^(\d+)\.0+$"
+_INT_MAX = 2**31 - 1
+
+
+def _require(df: DataFrame, step: str, columns: tuple[str, ...]) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise SchemaMismatchError(step, missing)
+
+
+def _blank_to_null(column: Column) -> Column:
+    trimmed = F.trim(column)
+    return F.when(trimmed == "", None).otherwise(trimmed)
+
+
+def _defect(condition: Column, reason: str) -> Column:
+    return F.when(condition, F.lit(reason))
+
+
+def _number(raw: Column, name: str, *, integer: bool) -> tuple[Column, list[Column]]:
+    """Typed value and defects of a numeric field sent as text (blank -> NULL, not a defect)."""
+    text = _blank_to_null(raw)
+    not_finite = text.rlike(_NOT_FINITE)
+    numeric = text.rlike(_NUMBER)
+    value = F.when(numeric, text.cast("double"))
+    defects = [
+        _defect(not_finite, f"{name}:not_finite"),
+        _defect(text.isNotNull() & ~not_finite & ~numeric, f"{name}:not_numeric"),
+    ]
+    if integer:
+        integral = (value == F.floor(value)) & (F.abs(value) <= _INT_MAX)
+        defects.append(_defect(value.isNotNull() & ~integral, f"{name}:not_integer"))
+        value = F.when(integral, value.cast("int"))
+    return value, defects
+
+
+def parse_events(df: DataFrame) -> DataFrame:
+    """Bronze rows -> typed readings plus ``defects``, ``extra_fields`` and the bronze pointer.
+
+    Strings stay as sent except for trimming; blanks become NULL. A payload that is not UTF-8, not JSON
+    or not a JSON object yields NULL fields and a ``payload:*`` defect.
+    """
+    _require(df, "parse_events", ("data", *schema.BRONZE_POINTER))
+    text = F.decode(F.col("data"), "UTF-8")
+    utf8 = F.encode(text, "UTF-8") == F.col("data")
+    fields = F.from_json(F.when(utf8, text), "map<string,string>")
+    payload_defect = (
+        F.when(~utf8, F.lit("payload:not_utf8"))
+        .when(fields.isNull() & F.get_json_object(text, "$").isNotNull(), F.lit("payload:not_an_object"))
+        .when(fields.isNull(), F.lit("payload:not_json"))
+    )
+
+    def raw(name: str) -> Column:
+        return fields.getItem(name)
+
+    schema_version, v_defects = _number(raw("schema_version"), "schema_version", integer=True)
+    lat, lat_defects = _number(raw("lat"), "lat", integer=False)
+    lon, lon_defects = _number(raw("long"), "lon", integer=False)
+    signal, signal_defects = _number(raw("signal"), "signal", integer=True)
+    status, status_defects = _number(raw("status"), "status", integer=True)
+    speed, speed_defects = _number(raw("speed"), "speed", integer=False)
+    satellites, sat_defects = _number(raw("satellites"), "satellites", integer=True)
+    precision, precision_defects = _number(raw("precission"), "gps_precision_m", integer=False)
+
+    time_text = _blank_to_null(raw("event_time"))
+    event_time = F.when(time_text.rlike(_UTC_OFFSET), time_text.cast("timestamp"))
+    time_defects = [
+        _defect(time_text.isNotNull() & ~time_text.rlike(_UTC_OFFSET), "event_time:missing_utc_offset"),
+        _defect(time_text.rlike(_UTC_OFFSET) & (~time_text.rlike(_ISO_DATE_TIME) | event_time.isNull()),
+                "event_time:not_a_timestamp"),
+    ]
+    status_name = F.coalesce(
+        _blank_to_null(raw("description")),
+        F.create_map(*[F.lit(x) for pair in STATUS_NAMES.items() for x in pair]).getItem(status),
+    )
+    postal = _blank_to_null(raw("postal_code"))
+    known = F.array(*[F.lit(name) for name in schema.CONTRACT_FIELDS])
+    defects = [payload_defect, *v_defects, *time_defects, *lat_defects, *lon_defects, *signal_defects,
+               *status_defects, *speed_defects, *sat_defects, *precision_defects]
+    return df.select(
+        _blank_to_null(raw("event_id")).alias("event_id"),
+        schema_version.alias("schema_version"),
+        event_time.alias("event_time"),
+        _blank_to_null(raw("device_id")).alias("device_id"),
+        lat.alias("lat"),
+        lon.alias("lon"),
+        signal.alias("signal"),
+        _blank_to_null(raw("network")).alias("network"),
+        _blank_to_null(raw("operator")).alias("operator"),
+        _blank_to_null(raw("operator")).alias("operator_raw"),
+        status.alias("status"),
+        status_name.alias("status_name"),
+        speed.alias("speed"),
+        satellites.alias("satellites"),
+        precision.alias("gps_precision_m"),
+        _blank_to_null(raw("provider")).alias("location_provider"),
+        _blank_to_null(raw("activity")).alias("activity"),
+        F.regexp_replace(postal, _FLOAT_WRITTEN_INTEGER, "$1").alias("postal_code"),
+        F.array_sort(F.array_except(F.map_keys(fields), known)).alias(schema.EXTRA_FIELDS),
+        F.filter(F.array(*defects), lambda reason: reason.isNotNull()).alias(schema.DEFECTS),
+        "data",
+        *schema.BRONZE_POINTER,
+    )
+
+
+def operator_key(column: Column) -> Column:
+    """Case- and space-insensitive key of an operator name: lower case, single spaces, trimmed."""
+    return F.lower(F.regexp_replace(F.trim(column), r"\s+", " "))
+
+
+def canonical_operators(names: list[str]) -> dict[str, str]:
+    """Reference names -> {key: canonical spelling}, the same key rule as ``operator_key``."""
+    import re
+
+    return {re.sub(r"\s+", " ", name.strip()).lower(): name for name in names}
+
+
+def normalize_operator(df: DataFrame, *, canonical: Mapping[str, str]) -> DataFrame:
+    """Map ``operator`` onto its canonical spelling (unknown names stay as sent); ``operator_raw`` keeps the original."""
+    _require(df, "normalize_operator", ("operator",))
+    if not canonical:
+        return df
+    lookup = F.create_map(*[F.lit(x) for pair in canonical.items() for x in pair])
+    return df.withColumn("operator", F.coalesce(lookup.getItem(operator_key(F.col("operator"))), F.col("operator")))
+
+
+def drop_duplicate_events(df: DataFrame) -> DataFrame:
+    """One row per ``event_id`` within a batch: the first that reached the stream (producer retries resend)."""
+    from pyspark.sql import Window
+
+    _require(df, "drop_duplicate_events", ("event_id", "arrival_time", "shard_id", "sequence_number"))
+    first = Window.partitionBy("event_id").orderBy(
+        F.col("arrival_time").asc_nulls_last(), "shard_id", F.col("sequence_number").cast("decimal(38,0)")
+    )
+    return df.withColumn("_rank", F.row_number().over(first)).where(F.col("_rank") == 1).drop("_rank")
+
+
+def drop_seen_events(df: DataFrame, seen_event_ids: DataFrame) -> DataFrame:
+    """Rows whose ``event_id`` is not among ``seen_event_ids`` (silver's ids within the dedup horizon)."""
+    return df.join(seen_event_ids.select("event_id").distinct(), on="event_id", how="left_anti")
+
+
+def to_silver_rows(df: DataFrame, *, processed_time: datetime) -> DataFrame:
+    """Valid, deduplicated readings -> rows of ``telcopulse_silver.network_events``."""
+    return df.select(
+        *[F.col(f.name).cast(f.dataType) for f in schema.NETWORK_EVENTS.fields if f.name != "processed_time"],
+        F.lit(processed_time).cast("timestamp").alias("processed_time"),
+    )
+
+
+def to_quarantine_rows(df: DataFrame, *, suite_version: str, quarantined_at: datetime) -> DataFrame:
+    """Rejected records -> rows of ``telcopulse_silver.quarantine``: raw bytes, pointer and reasons."""
+    _require(df, "to_quarantine_rows", ("data", schema.REASONS, *schema.BRONZE_POINTER))
+    return df.select(
+        "data",
+        *schema.BRONZE_POINTER,
+        F.col(schema.REASONS),
+        F.lit(suite_version).alias("suite_version"),
+        F.lit(quarantined_at).cast("timestamp").alias("quarantined_at"),
+        F.lit(None).cast("timestamp").alias("replayed_at"),
+    )

@@ -1,0 +1,98 @@
+"""Structured Streaming plumbing shared by the silver and gold jobs (Iceberg in, foreachBatch out)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from threading import Event
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_ROWS_PER_BATCH = 200_000
+
+
+def checkpoint_location(settings: Settings, job: str) -> str:
+    return f"{settings.checkpoints.rstrip('/')}/{job}"
+
+
+def stable_query_id(spark: SparkSession, checkpoint: str) -> str:
+    """The query id Spark keeps in ``<checkpoint>/metadata``, written first by us so batches know it.
+
+    It survives restarts (same checkpoint) and changes when a checkpoint is replaced, which is what the
+    exactly-once ledger needs: batch ids restart at 0 only under a new query id.
+    """
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    path = jvm.org.apache.hadoop.fs.Path(f"{checkpoint}/metadata")
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[union-attr]
+    if fs.exists(path):
+        stream = fs.open(path)
+        try:
+            reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+            return str(json.loads(reader.readLine())["id"])
+        finally:
+            stream.close()
+    query_id = str(uuid.uuid4())
+    out = fs.create(path, False)
+    try:
+        out.write(bytearray(json.dumps({"id": query_id}) + "\n", "utf-8"))
+    finally:
+        out.close()
+    return query_id
+
+
+def read_iceberg_stream(spark: SparkSession, table: str) -> DataFrame:
+    """New appends of ``table`` as a stream; maintenance snapshots (rewrites, expiries) are skipped."""
+    return (
+        spark.readStream.format("iceberg")
+        .option("streaming-skip-delete-snapshots", "true")
+        .option("streaming-skip-overwrite-snapshots", "true")
+        .option("streaming-max-rows-per-micro-batch", str(MAX_ROWS_PER_BATCH))
+        .load(table)
+    )
+
+
+def start_foreach_batch(
+    stream: DataFrame,
+    process: Callable[[DataFrame, int], None],
+    *,
+    checkpoint: str,
+    trigger_seconds: float,
+    name: str,
+) -> StreamingQuery:
+    return (
+        stream.writeStream.queryName(name)
+        .foreachBatch(process)
+        .option("checkpointLocation", checkpoint)
+        .trigger(processingTime=f"{trigger_seconds} seconds")
+        .start()
+    )
+
+
+def await_query(query: StreamingQuery, *, until_idle_s: float | None, stop: Event) -> None:
+    """Block until ``stop``, a failure (re-raised), or ``until_idle_s`` without new input rows."""
+    last_input = time.monotonic()
+    seen_batches = -1
+    try:
+        while not stop.is_set():
+            if query.awaitTermination(0.5):
+                break  # finished by itself; a failed query raises from awaitTermination
+            progress = query.lastProgress
+            if progress and progress["batchId"] != seen_batches:
+                seen_batches = progress["batchId"]
+                if progress.get("numInputRows", 0) > 0:
+                    last_input = time.monotonic()
+            busy = query.status.get("isTriggerActive") and query.status.get("isDataAvailable")
+            if until_idle_s is not None and not busy and time.monotonic() - last_input >= until_idle_s:
+                break
+    finally:
+        if query.isActive:
+            query.stop()
+    query.awaitTermination()
