@@ -209,7 +209,9 @@ def dashboard(
     if runtime is not None:
         env["TELCOPULSE_RUNTIME"] = runtime.value
     typer.echo(f"dashboard on http://{host}:{port}", err=True)
-    raise typer.Exit(subprocess.call(streamlit_command(host, port), env=env))
+    command = streamlit_command(host, port)
+    # Become Streamlit (no wrapper process): signals reach it directly and nothing is left orphaned.
+    os.execve(command[0], command, env)
 
 
 # --- operations ---
