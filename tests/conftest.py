@@ -7,7 +7,9 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
@@ -51,20 +53,31 @@ def empty_tables(spark: SparkSession, settings: Settings) -> Settings:
     return settings
 
 
-@pytest.fixture
-def kinesalite(tmp_path: Path) -> Iterator[Settings]:
-    """A real kinesalite on a free loopback port with its own home; stopped after the test."""
+@contextmanager
+def local_stack(home: Path, **overrides: Any) -> Iterator[Settings]:
+    """A real kinesalite on a free loopback port with its own home; stopped afterwards."""
     from pipelines.local import stack
 
-    local = Settings(home=tmp_path / "home", kinesis_port=free_port(), trigger_seconds=0.2)
+    local = Settings(home=home, kinesis_port=free_port(), trigger_seconds=0.2, **overrides)
     stack.up(local, shards=2)
-    yield local
-    stack.down(local)
+    try:
+        yield local
+    finally:
+        stack.down(local)
 
 
-def run_cli(settings: Settings, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run `telcopulse ARGS` in a child process with ``settings``' home and port."""
+@pytest.fixture
+def kinesalite(tmp_path: Path) -> Iterator[Settings]:
+    with local_stack(tmp_path / "home") as local:
+        yield local
+
+
+def run_cli(
+    settings: Settings, *args: str, timeout: float = 300, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `telcopulse ARGS` in a child process with ``settings``' home and port (plus ``env``)."""
     env = {
+        **(env or {}),
         **os.environ,
         "TELCOPULSE_HOME": str(settings.home),
         "TELCOPULSE_KINESIS_PORT": str(settings.kinesis_port),

@@ -1,0 +1,91 @@
+"""Silver end to end: real kinesalite, bronze and silver jobs in their own processes, a real catalog."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+
+from pipelines.adapters.kinesis import BotoKinesisSink, kinesis_client
+from pipelines.faults import ENV as CRASH_ENV
+from pipelines.settings import Settings
+from tests.conftest import SAMPLE_CSV, local_stack, run_cli
+from tests.helpers import read_table
+from tests.hostile import HOSTILE
+
+SILVER = "telcopulse_silver.network_events"
+QUARANTINE = "telcopulse_silver.quarantine"
+DQ = "telcopulse_silver.dq_results"
+BRONZE = "telcopulse_bronze.network_events"
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The sample twice (the second copy: producer retries) plus every hostile record, through bronze and silver."""
+    with local_stack(tmp_path_factory.mktemp("silver") / "home") as local:
+        run_cli(local, "produce", "--csv", str(SAMPLE_CSV), "--date", "2026-11-22")
+        report = BotoKinesisSink(kinesis_client(local), local.stream_name).put(
+            [(f"h{i}", raw) for i, (_, raw, _) in enumerate(HOSTILE)])
+        assert report.sent == len(HOSTILE)
+        run_cli(local, "run", "bronze", "--until-idle", "2")
+        run_cli(local, "produce", "--csv", str(SAMPLE_CSV), "--date", "2026-11-22")
+        run_cli(local, "run", "bronze", "--until-idle", "2")
+        run_cli(local, "run", "silver", "--until-idle", "4")
+        yield local
+
+
+def test_sample_rows_are_all_in_silver_once(replayed: Settings) -> None:
+    silver = read_table(replayed, SILVER)
+
+    assert silver.num_rows == 1000
+    assert len(set(silver.column("event_id").to_pylist())) == 1000
+    operators = Counter(silver.column("operator").to_pylist())
+    assert operators["Movistar"] == 239 + 32 and operators["Yoigo"] == 59 + 13
+    assert "movistar" not in operators and "YOIGO" not in operators
+    assert Counter(silver.column("operator_raw").to_pylist())["movistar"] == 32
+
+
+def test_each_hostile_record_is_quarantined_with_its_reason(replayed: Settings) -> None:
+    quarantine = read_table(replayed, QUARANTINE)
+    by_data = {row["data"]: row["reasons"] for row in quarantine.to_pylist()}
+
+    assert quarantine.num_rows == len(HOSTILE)
+    for name, raw, reason in HOSTILE:
+        assert reason in by_data[raw], f"{name}: {by_data[raw]}"
+
+
+def test_every_bronze_record_is_accounted_for_exactly_once(replayed: Settings) -> None:
+    bronze, silver = read_table(replayed, BRONZE), read_table(replayed, SILVER)
+    quarantine, dq = read_table(replayed, QUARANTINE), read_table(replayed, DQ)
+    totals = {name: pc.sum(dq.column(name)).as_py() for name in
+              ("rows_in", "rows_valid", "rows_quarantined", "rows_duplicate")}
+
+    assert bronze.num_rows == 2000 + len(HOSTILE) == totals["rows_in"]
+    assert totals["rows_in"] == totals["rows_valid"] + totals["rows_quarantined"]
+    assert totals["rows_valid"] == silver.num_rows + totals["rows_duplicate"]
+    assert totals["rows_duplicate"] == 1000 and totals["rows_quarantined"] == quarantine.num_rows
+    pointers = set(zip(bronze.column("shard_id").to_pylist(), bronze.column("sequence_number").to_pylist(),
+                       strict=True))
+    landed = [(r["shard_id"], r["sequence_number"]) for t in (silver, quarantine) for r in
+              t.select(["shard_id", "sequence_number"]).to_pylist()]
+    assert len(landed) == len(set(landed)) and set(landed) <= pointers
+
+
+@pytest.mark.parametrize("point", ["silver.after-silver:0", "silver.after-quarantine:0"])
+def test_kill_9_mid_batch_then_restart_equals_a_clean_run(tmp_path: Path, point: str) -> None:
+    with local_stack(tmp_path / "home") as local:
+        run_cli(local, "produce", "--csv", str(SAMPLE_CSV), "--date", "2026-11-22")
+        BotoKinesisSink(kinesis_client(local), local.stream_name).put([("h", HOSTILE[0][1])])
+        run_cli(local, "run", "bronze", "--until-idle", "2")
+        crashed = run_cli(local, "run", "silver", "--until-idle", "4", check=False, env={CRASH_ENV: point})
+        assert crashed.returncode == -9
+
+        run_cli(local, "run", "silver", "--until-idle", "4")
+
+        silver, quarantine, dq = (read_table(local, t) for t in (SILVER, QUARANTINE, DQ))
+        assert silver.num_rows == 1000 and len(set(silver.column("event_id").to_pylist())) == 1000
+        assert quarantine.num_rows == 1
+        assert dq.num_rows == 1 and dq.column("rows_in").to_pylist() == [1001]

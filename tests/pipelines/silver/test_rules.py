@@ -1,0 +1,51 @@
+"""The routing predicates derived from the suite flag exactly the rows GX itself finds unexpected."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from expectations import SILVER_EVENTS, load_suite
+from pipelines.adapters.gx_validator import GxValidator, to_validation_frame
+from pipelines.silver import schema
+from pipelines.silver.rules import UnsupportedExpectationError, rules_of
+from tests.hostile import HOSTILE, payload
+from tests.pipelines.silver.test_transform import PARAMS, routed
+
+
+@pytest.fixture(scope="module")
+def validator() -> GxValidator:
+    return GxValidator(load_suite(SILVER_EVENTS))
+
+
+def test_predicates_flag_exactly_gx_unexpected_rows(spark: SparkSession, validator: GxValidator) -> None:
+    extra = [payload(event_id=f"w{i}", provider=p, activity=a, precission=m, postal_code=c)
+             for i, (p, a, m, c) in enumerate([("glonass", "DANCING", "900", "08/001"), ("gps", "STILL", "12", "1")])]
+    df = routed(spark, [raw for _, raw, _ in HOSTILE] + [payload()] + extra)
+    df = df.orderBy(F.col("sequence_number").cast("int")).cache()
+    typed = pa.Table.from_batches(df.select(*schema.TYPED_COLUMNS)._collect_as_arrow())
+    outcomes = {o.expectation + "/" + o.severity: o
+                for o in validator.validate(to_validation_frame(typed), PARAMS, complete=True)}
+    rules = rules_of(load_suite(SILVER_EVENTS))
+
+    flags = df.select(*[rule.unexpected(PARAMS).alias(f"r{i}") for i, rule in enumerate(rules)]).collect()
+    for i, rule in enumerate(rules):
+        ours = {index for index, row in enumerate(flags) if row[f"r{i}"]}
+        gx = set(outcomes[f"{rule.reason}/{rule.severity}"].unexpected_index_list)
+        assert ours == gx, f"{rule.reason} ({rule.severity}): routed {sorted(ours)} but GX says {sorted(gx)}"
+    assert any(o.unexpected_count for o in outcomes.values() if o.severity == "warning")
+
+
+def test_every_rule_of_the_suite_has_notes_and_a_severity() -> None:
+    for expectation in load_suite(SILVER_EVENTS)["expectations"]:
+        assert expectation["notes"], expectation
+        assert expectation["severity"] in {"critical", "warning"}
+
+
+def test_an_expectation_without_predicate_is_refused() -> None:
+    suite = {"expectations": [{"type": "expect_column_mean_to_be_between", "kwargs": {"column": "x"}}]}
+
+    with pytest.raises(UnsupportedExpectationError, match="expect_column_mean_to_be_between"):
+        rules_of(suite)
