@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
 
-VIEWS_DIR = Path(__file__).resolve().parents[2] / "catalog" / "views"
+VIEWS_DIR = Path(str(files("catalog.views")))
 
 
 class ViewDefinitionError(ValueError):
