@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     outage_min_devices: int = 3
     outage_min_bad_share: float = 0.5
     outage_close_after_healthy_windows: int = 2
+    outage_lookback_hours: int = 24
+    late_after_seconds: int = 600
 
     # Query engines
     athena_workgroup: str = "telcopulse"

@@ -48,6 +48,32 @@ def stable_query_id(spark: SparkSession, checkpoint: str) -> str:
     return query_id
 
 
+def source_range(spark: SparkSession, checkpoint: str, batch_id: int) -> str:
+    """The source offsets a batch covers, from the checkpoint's offset log: ``<previous> -> <this>``."""
+    return f"{_offset(spark, checkpoint, batch_id - 1)} -> {_offset(spark, checkpoint, batch_id)}"
+
+
+def _offset(spark: SparkSession, checkpoint: str, batch_id: int) -> str:
+    if batch_id < 0:
+        return "start"
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    path = jvm.org.apache.hadoop.fs.Path(f"{checkpoint}/offsets/{batch_id}")
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[union-attr]
+    if not fs.exists(path):
+        return "?"
+    stream = fs.open(path)
+    try:
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        lines = []
+        while (line := reader.readLine()) is not None:
+            lines.append(str(line))
+    finally:
+        stream.close()
+    offset = json.loads(lines[-1]) if lines else {}
+    return str(offset.get("snapshot_id", "?")) + ":" + str(offset.get("position", "?"))
+
+
 def read_iceberg_stream(spark: SparkSession, table: str) -> DataFrame:
     """New appends of ``table`` as a stream; maintenance snapshots (rewrites, expiries) are skipped."""
     return (

@@ -1,0 +1,183 @@
+"""One gold micro-batch: additive deltas MERGEd into the KPI tables, then outages recomputed where touched.
+
+Every MERGE is stamped (query id, batch id, source range) and skipped when its stamp is already in the
+table, so a replayed batch never counts twice. The ON clause bounds the target to the batch's windows,
+so a MERGE reads the few day-partitions the batch touches, not the table.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from py4j.protocol import Py4JJavaError
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pipelines import ledger
+from pipelines.faults import crash_point
+from pipelines.gold.transform import (
+    OutageRule,
+    detect_outages,
+    operator_kpi_deltas,
+    postal_health_deltas,
+    postal_status_deltas,
+)
+from pipelines.logs import log_batch
+
+log = logging.getLogger(__name__)
+WRITER = "gold"
+SOURCE_RANGE = "telcopulse.source-range"
+LATE_ROWS = "telcopulse.late-rows"
+MAX_COMMIT_ATTEMPTS = 5
+_CONFLICTS = ("ValidationException", "CommitFailedException", "CommitStateUnknownException")
+
+
+@dataclass(frozen=True)
+class GoldTables:
+    operator_kpis: str
+    postal_status_counts: str
+    postal_window_health: str
+    postal_outages: str
+
+
+def _ts(value: datetime) -> str:
+    return f"TIMESTAMP '{value.replace(tzinfo=None).isoformat(sep=' ')}'"
+
+
+def additive_merge_sql(target: str, source: str, *, keys: tuple[str, ...], sums: tuple[str, ...],
+                       extra_updates: dict[str, str], lo: datetime, hi: datetime) -> str:
+    """MERGE that adds ``sums`` of matching rows and inserts new ones, bounded to windows in [lo, hi]."""
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    updates = [f"{c} = t.{c} + s.{c}" for c in sums] + [f"{c} = {e}" for c, e in extra_updates.items()]
+    return (
+        f"MERGE INTO {target} t USING {source} s "
+        f"ON {on} AND t.window_start BETWEEN {_ts(lo)} AND {_ts(hi)} "
+        f"WHEN MATCHED THEN UPDATE SET {', '.join(updates)}, updated_at = s.updated_at "
+        "WHEN NOT MATCHED THEN INSERT *"
+    )
+
+
+def _added(column: str) -> str:
+    return f"(t.{column} + s.{column})"
+
+
+KPI_AVERAGES = {
+    "avg_signal": f"{_added('signal_sum')} / nullif({_added('signal_count')}, 0)",
+    "avg_gps_precision_m": f"CAST({_added('precision_sum')} / nullif({_added('precision_count')}, 0) AS DOUBLE)",
+}
+
+
+class GoldBatch:
+    """Callable for ``foreachBatch`` over silver appends."""
+
+    def __init__(self, *, query_id: str, tables: GoldTables, window_seconds: int, rule: OutageRule,
+                 outage_lookback: timedelta, late_after: timedelta, source_range: object = None):
+        self._query_id = query_id
+        self._tables = tables
+        self._seconds = window_seconds
+        self._rule = rule
+        self._lookback = outage_lookback
+        self._late_after = late_after
+        self._source_range = source_range
+        self.rows_merged = 0
+
+    def process(self, silver: DataFrame, batch_id: int) -> None:
+        started = time.monotonic()
+        spark = silver.sparkSession
+        now = datetime.now(UTC)
+        stats = silver.agg(F.count(F.lit(1)), F.min("event_time"), F.max("event_time"),
+                           F.sum(F.when(F.col("event_time") < F.lit(now - self._late_after), 1).otherwise(0))).first()
+        assert stats is not None
+        rows, first_event, last_event, late = int(stats[0]), stats[1], stats[2], int(stats[3] or 0)
+        if rows == 0:
+            return
+        extra = {LATE_ROWS: str(late)}
+        if callable(self._source_range):
+            extra[SOURCE_RANGE] = str(self._source_range(batch_id))
+        stamp = ledger.Stamp(WRITER, self._query_id, batch_id, extra)
+        lo = first_event - timedelta(seconds=self._seconds)
+        hi = last_event
+        silver = silver.select("event_time", "operator", "signal", "gps_precision_m", "postal_code", "status",
+                               "status_name", "device_id").persist()
+        try:
+            self._merge(spark, stamp, self._tables.operator_kpis,
+                        operator_kpi_deltas(silver, seconds=self._seconds, updated_at=now),
+                        keys=("window_start", "operator"),
+                        sums=("signal_sum", "signal_count", "precision_sum", "precision_count"),
+                        extra_updates=KPI_AVERAGES, lo=lo, hi=hi)
+            crash_point("gold.after-kpis", batch_id)
+            self._merge(spark, stamp, self._tables.postal_status_counts,
+                        postal_status_deltas(silver, seconds=self._seconds, updated_at=now),
+                        keys=("window_start", "postal_code", "status", "status_name"), sums=("event_count",),
+                        extra_updates={}, lo=lo, hi=hi)
+            self._merge(spark, stamp, self._tables.postal_window_health,
+                        postal_health_deltas(silver, seconds=self._seconds, updated_at=now),
+                        keys=("window_start", "postal_code"), sums=("readings", "bad_readings"),
+                        extra_updates={"device_ids": "array_sort(array_union(t.device_ids, s.device_ids))"},
+                        lo=lo, hi=hi)
+            crash_point("gold.after-health", batch_id)
+            self._recompute_outages(spark, stamp, silver, lo=lo, hi=hi, now=now)
+        finally:
+            silver.unpersist()
+        self.rows_merged += rows
+        log_batch(log, layer=WRITER, batch_id=batch_id, rows_in=rows, rows_out=rows, rows_quarantined=0,
+                  late_rows=late, duration_s=round(time.monotonic() - started, 3))
+
+    def _merge(self, spark: SparkSession, stamp: ledger.Stamp, table: str, deltas: DataFrame, *,
+               keys: tuple[str, ...], sums: tuple[str, ...], extra_updates: dict[str, str],
+               lo: datetime, hi: datetime) -> None:
+        view = f"gold_deltas_{table.rsplit('.', 1)[-1]}"
+        deltas.createOrReplaceTempView(view)
+        sql = additive_merge_sql(table, view, keys=keys, sums=sums, extra_updates=extra_updates, lo=lo, hi=hi)
+        commit_once(spark, table, stamp, sql)
+
+    def _recompute_outages(self, spark: SparkSession, stamp: ledger.Stamp, silver: DataFrame, *,
+                           lo: datetime, hi: datetime, now: datetime) -> None:
+        """Outages of the touched postal codes, recomputed from window health around the touched windows."""
+        touched = [r[0] for r in silver.where(F.col("postal_code").isNotNull()).select("postal_code").distinct()
+                   .collect()]
+        if not touched:
+            return
+        start = lo - self._lookback
+        open_since = spark.table(self._tables.postal_outages).where(
+            F.col("postal_code").isin(touched)
+            & (F.col("outage_end").isNull() | (F.col("outage_end") >= F.lit(start)))
+        ).agg(F.min("outage_start")).first()
+        if open_since is not None and open_since[0] is not None:
+            start = min(start, open_since[0].replace(tzinfo=UTC) if open_since[0].tzinfo is None else open_since[0])
+        health = spark.table(self._tables.postal_window_health).where(
+            F.col("postal_code").isin(touched) & (F.col("window_start") >= F.lit(start))
+        )
+        detect_outages(health, rule=self._rule, updated_at=now).createOrReplaceTempView("gold_outages_recomputed")
+        codes = ", ".join("'" + code.replace("'", "''") + "'" for code in touched)
+        sql = (
+            f"MERGE INTO {self._tables.postal_outages} t USING gold_outages_recomputed s "
+            "ON t.postal_code = s.postal_code AND t.outage_start = s.outage_start "
+            "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT * "
+            f"WHEN NOT MATCHED BY SOURCE AND t.postal_code IN ({codes}) AND t.outage_start >= {_ts(start)} "
+            "THEN DELETE"
+        )
+        commit_once(spark, self._tables.postal_outages, stamp, sql)
+
+
+def commit_once(spark: SparkSession, table: str, stamp: ledger.Stamp, sql: str) -> bool:
+    """Run a stamped write unless its stamp is in ``table``; on a commit conflict, re-check and retry.
+
+    Iceberg validates a MERGE against concurrent commits (serializable isolation) and fails rather than
+    double-count; re-checking the ledger first makes the retry safe for a batch that a twin committed.
+    """
+    for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
+        if ledger.is_committed(spark, table, stamp):
+            return False
+        try:
+            ledger.run_stamped(spark, stamp, lambda: spark.sql(sql))
+            return True
+        except Py4JJavaError as exc:
+            if attempt == MAX_COMMIT_ATTEMPTS or not any(name in str(exc.java_exception) for name in _CONFLICTS):
+                raise
+            log.warning("commit conflict on %s (attempt %d), retrying: %s", table, attempt, exc.java_exception)
+            time.sleep(0.2 * attempt)
+    return False
