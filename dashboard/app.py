@@ -245,8 +245,14 @@ def show_status_counts(frame: pd.DataFrame | None, filters: Filters) -> None:
         st.dataframe(pivot, width="stretch")
 
 
-def show_data_quality(rates: pd.DataFrame | None, reasons: pd.DataFrame | None, settings: Settings) -> None:
+def show_data_quality(
+    rates: pd.DataFrame | None, reasons: pd.DataFrame | None, settings: Settings, filters: Filters
+) -> None:
     st.subheader("Data quality")
+    if filters.operators:
+        st.caption(
+            "Validation runs per micro-batch across all operators: the operator filter does not apply."
+        )
     left, right = st.columns(2)
     with left:
         if rates is not None:
@@ -300,7 +306,7 @@ def live(settings: Settings, choice: RangeChoice, operators: tuple[str, ...], re
     show_kpis(panel("operator_kpis", filters, settings, refresh))
     show_status_counts(panel("status_counts", filters, settings, refresh), filters)
     rates = panel("dq_pass_rate", filters, settings, refresh)
-    show_data_quality(rates, panel("quarantine_reasons", filters, settings, refresh), settings)
+    show_data_quality(rates, panel("quarantine_reasons", filters, settings, refresh), settings, filters)
     st.caption(
         f"{fmt_time(filters.start)} → {fmt_time(filters.end)} · "
         f"refreshed {now:%H:%M:%S} UTC, every {refresh:g} s"

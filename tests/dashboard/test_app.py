@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,19 @@ def test_app_filters_apply_to_the_panels(monkeypatch: pytest.MonkeyPatch, lake: 
     assert_no_traceback(app)
     assert kpi_rows(app) == [["VIVO", "-87.50", "32.50", "4", "2"]]
     assert "from silver readings of the selected operators" in texts(app.caption)
+
+
+def test_app_custom_range_shows_only_its_windows(monkeypatch: pytest.MonkeyPatch, lake: Lake) -> None:
+    app = run_app(monkeypatch, lake.settings.home)
+    app.sidebar.radio[0].set_value("Custom")
+    app.run()
+    start, end = app.sidebar.datetime_input
+    naive = lake.anchor.replace(tzinfo=None)
+    start.set_value(naive - timedelta(hours=3))
+    end.set_value(naive - timedelta(hours=1))
+    app.run()
+    assert_no_traceback(app)
+    assert kpi_rows(app) == [["VIVO", "-50.00", "100.00", "1", "1"]]
 
 
 def test_app_empty_state_says_there_is_no_data_yet(
