@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
+from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql.types import NumericType
 
 from catalog.tables import BRONZE_EVENTS
@@ -121,15 +121,24 @@ def batch_writer(settings: Settings, *, query_id: str) -> Callable[[DataFrame, i
 
     def write_batch(df: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        records = glue_records_to_stream_records(df, stream_name=settings.stream_name, batch_id=batch_id).persist()
+        records = glue_records_to_stream_records(
+            df, stream_name=settings.stream_name, batch_id=batch_id
+        ).persist()
         try:
             rows_in = records.count()
             if rows_in == 0:
                 return
             rows = to_bronze_rows(records, ingest_time=datetime.now(UTC))
             written = ledger.append_once(rows, table, ledger.Stamp(WRITER, query_id, batch_id))
-            log_batch(log, layer=WRITER, batch_id=batch_id, rows_in=rows_in, rows_out=rows_in if written else 0,
-                      rows_quarantined=0, duration_s=round(time.monotonic() - started, 3))
+            log_batch(
+                log,
+                layer=WRITER,
+                batch_id=batch_id,
+                rows_in=rows_in,
+                rows_out=rows_in if written else 0,
+                rows_quarantined=0,
+                duration_s=round(time.monotonic() - started, 3),
+            )
         finally:
             records.unpersist()
 

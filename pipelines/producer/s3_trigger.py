@@ -1,4 +1,4 @@
-"""Lambda: a CSV dropped in the uploads bucket -> contract-v1 records on the stream (the CSV producer, on AWS).
+"""Lambda: a CSV dropped in the uploads bucket -> contract-v1 records on the stream (the CSV producer).
 
 Each ``ObjectCreated`` record of the S3 event is downloaded to ``/tmp``, read row by row with
 ``read_csv_records`` and sent in PutRecords-sized batches through ``BotoKinesisSink``, so memory stays
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 class RecordsNotSentError(TelcoPulseError):
-    """Some records of an uploaded file could not be put on the stream; the invocation fails so Lambda retries."""
+    """Records of an uploaded file were not put on the stream; the invocation fails so that Lambda retries."""
 
 
 @cache
@@ -74,5 +74,7 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         log.info("s3://%s/%s -> %s: %s", bucket, key, settings.stream_name, summary.line())
         results[f"s3://{bucket}/{key}"] = summary.as_dict()
         if summary.failed:
-            raise RecordsNotSentError(f"s3://{bucket}/{key}: {summary.failed} records not sent ({summary.line()})")
+            raise RecordsNotSentError(
+                f"s3://{bucket}/{key}: {summary.failed} records not sent ({summary.line()})"
+            )
     return results

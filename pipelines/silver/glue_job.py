@@ -1,4 +1,4 @@
-"""Silver on AWS Glue 5.1 streaming: ``pipelines.silver.job.run`` with the Glue Data Catalog and S3 checkpoints.
+"""Silver on AWS Glue 5.1 streaming: ``pipelines.silver.job.run`` on the Glue Data Catalog, checkpoints in S3.
 
 The job code is the local one; only ``Settings`` differ (runtime ``aws``). Silver reads bronze incrementally
 as an Iceberg stream and keeps its checkpoint and ledger exactly as it does locally.

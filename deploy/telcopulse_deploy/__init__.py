@@ -1,0 +1,1 @@
+"""TelcoPulse on AWS: one CDK construct per concern, composed into independently deployable stacks."""

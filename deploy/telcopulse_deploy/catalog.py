@@ -1,0 +1,75 @@
+"""Catalog: the Glue databases ``telcopulse_bronze|silver|gold``; the jobs create the Iceberg tables in them.
+
+The tables are not declared here: every job runs ``bootstrap_tables`` from ``catalog/tables.py`` at start,
+which creates any missing table with its partitioning, sort order and properties. One definition serves the
+local JDBC catalog and the Glue Data Catalog, and CloudFormation never owns (or deletes) table metadata.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from catalog.tables import NAMESPACES
+
+READ_ACTIONS = (
+    "glue:GetCatalog",
+    "glue:GetDatabase",
+    "glue:GetDatabases",
+    "glue:GetTable",
+    "glue:GetTables",
+    "glue:GetTableVersion",
+    "glue:GetTableVersions",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+    "glue:BatchGetPartition",
+)
+# Iceberg's GlueCatalog commits by UpdateTable (optimistic, on the metadata location); nothing drops tables.
+WRITE_ACTIONS = ("glue:CreateTable", "glue:UpdateTable")
+
+
+class LakeCatalog(Construct):
+    """One Glue database per medallion layer, located under the warehouse bucket."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, warehouse_uri: str) -> None:
+        super().__init__(scope, construct_id)
+        self.databases = [
+            glue.CfnDatabase(
+                self,
+                name,
+                catalog_id=Stack.of(self).account,
+                database_input=glue.CfnDatabase.DatabaseInputProperty(
+                    name=name,
+                    description=f"TelcoPulse {name.removeprefix('telcopulse_')} layer (Iceberg tables)",
+                    location_uri=f"{warehouse_uri}/{name}.db",
+                ),
+            )
+            for name in NAMESPACES
+        ]
+
+
+def table_arn_pattern(namespace: str) -> str:
+    """Every table of one database, as cdk-nag names the resource wildcard in a grant."""
+    return f"arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/{namespace}/*"
+
+
+def _arns(stack: Stack) -> list[str]:
+    arns = [stack.format_arn(service="glue", resource="catalog")]
+    for name in NAMESPACES:
+        arns.append(stack.format_arn(service="glue", resource="database", resource_name=name))
+        arns.append(stack.format_arn(service="glue", resource="table", resource_name=f"{name}/*"))
+    return arns
+
+
+def grant_read(grantee: iam.IGrantable, stack: Stack) -> iam.Grant:
+    """Read the TelcoPulse databases and every table in them (queries, the dashboard)."""
+    return iam.Grant.add_to_principal(grantee=grantee, actions=list(READ_ACTIONS), resource_arns=_arns(stack))
+
+
+def grant_read_write(grantee: iam.IGrantable, stack: Stack) -> iam.Grant:
+    """Read, create and commit TelcoPulse tables (the jobs); never delete one."""
+    return iam.Grant.add_to_principal(
+        grantee=grantee, actions=[*READ_ACTIONS, *WRITE_ACTIONS], resource_arns=_arns(stack)
+    )

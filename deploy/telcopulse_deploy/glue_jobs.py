@@ -1,0 +1,379 @@
+"""Glue jobs: one Glue 5.1 streaming job per layer, running the same job code as locally.
+
+``JobPackage`` (core stack) ships what ``make -C deploy package`` built to the artifacts bucket: the jobs'
+wheel with the pinned modules Glue installs next to it, and the GX suites. ``StreamingJob`` (one stack per
+layer) is a job: its entrypoint ``pipelines/<layer>/glue_job.py`` as the script, a security configuration,
+a least-privilege role, its log groups, and metric filters that turn its JSON batch lines into metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_s3_deployment as s3deploy
+from constructs import Construct
+
+from pipelines.settings import Runtime, Settings
+from pipelines.spark import catalog_conf
+from telcopulse_deploy import catalog, refs
+from telcopulse_deploy.config import REPO_ROOT, EnvConfig, Layer
+from telcopulse_deploy.nag import (
+    KMS_DATA_KEY_ACTIONS,
+    S3_READ_ACTIONS,
+    S3_WRITE_ACTIONS,
+    acknowledge_wildcards,
+    logical_arn,
+)
+from telcopulse_deploy.packaging import GluePackage
+from telcopulse_deploy.refs import CoreRefs
+from telcopulse_deploy.storage import Storage, checkpoint_uri, warehouse_uri
+
+METRICS_NAMESPACE = "TelcoPulse"
+# Metric name -> JSON field of the batch line (pipelines.logs.log_batch); "1" counts batches.
+BATCH_METRICS = {
+    "Batches": "1",
+    "RowsIn": "$.rows_in",
+    "RowsOut": "$.rows_out",
+    "RowsQuarantined": "$.rows_quarantined",
+}
+SUITES_DIR = REPO_ROOT / "expectations"
+KEEP_RUNNING_SCHEDULE = "cron(0/15 * * * ? *)"
+
+
+def metrics_namespace(config: EnvConfig) -> str:
+    return f"{METRICS_NAMESPACE}/{config.name}"
+
+
+def batch_metric(config: EnvConfig, name: str, layer: Layer, *, period_minutes: int = 5) -> cloudwatch.Metric:
+    """One of ``BATCH_METRICS`` for ``layer``, summed over ``period_minutes``."""
+    return cloudwatch.Metric(
+        namespace=metrics_namespace(config),
+        metric_name=name,
+        dimensions_map={"Layer": layer.value},
+        statistic="Sum",
+        period=Duration.minutes(period_minutes),
+    )
+
+
+def spark_conf_argument(conf: dict[str, str]) -> str:
+    """Glue's one ``--conf`` argument carrying several Spark settings (``k=v --conf k=v ...``)."""
+    return " --conf ".join(f"{key}={value}" for key, value in conf.items())
+
+
+def job_settings(*, stream_name: str, warehouse: str, checkpoints: str, config: EnvConfig) -> Settings:
+    """The ``Settings`` a job builds from its arguments on Glue, for deriving its Spark catalog conf here.
+
+    Values not passed are the defaults, as on Glue (no TELCOPULSE_* variables there), whatever this shell has.
+    """
+    return Settings.model_construct(
+        runtime=Runtime.AWS,
+        stream_name=stream_name,
+        warehouse_uri=warehouse,
+        checkpoint_uri=checkpoints,
+        region=Aws.REGION,
+        trigger_seconds=float(config.trigger_seconds),
+    )
+
+
+@dataclass(frozen=True)
+class PackageLocation:
+    """Where the package of this synth lands in the artifacts bucket, and what Glue installs from it."""
+
+    prefix: str
+    wheel_name: str | None
+    requirements: tuple[str, ...]
+
+    def python_modules_arguments(self, artifacts_bucket: str) -> dict[str, str]:
+        """``--additional-python-modules``: the wheel, then its pinned closure, installed without resolving.
+
+        ``--no-deps`` keeps pip from replacing Glue's own Spark, boto3 or pandas with the wheel's pins.
+        """
+        if self.wheel_name is None:
+            return {}
+        wheel = f"s3://{artifacts_bucket}/{self.prefix}/{self.wheel_name}"
+        return {
+            "--additional-python-modules": ",".join([wheel, *self.requirements]),
+            "--python-modules-installer-option": "--no-deps",
+        }
+
+
+class JobPackage(Construct):
+    """The jobs' wheel, pinned requirements and GX suites, under ``glue/<wheel hash>/`` in artifacts."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        storage: Storage,
+        package: GluePackage,
+        require_package: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        prefix = f"glue/{package.fingerprint}"
+        self.location = PackageLocation(
+            prefix=prefix,
+            wheel_name=package.wheel.name if package.wheel else None,
+            requirements=package.requirements,
+        )
+        if package.wheel is None:
+            message = (
+                "No jobs package under build/deploy: the Glue jobs get no wheel and cannot start. "
+                "Run `make -C deploy package` before deploying."
+            )
+            if require_package:
+                Validations.of(self).add_error("TelcoPulse-PackageMissing", message)
+            else:
+                Annotations.of(self).add_warning_v2("TelcoPulse-PackageMissing", message)
+            source = s3deploy.Source.data(
+                "PLACEHOLDER.txt", "Run `make -C deploy package` and deploy again.\n"
+            )
+        else:
+            source = s3deploy.Source.asset(str(package.directory))
+        self.deployments = [
+            s3deploy.BucketDeployment(
+                self,
+                "Wheel",
+                sources=[source],
+                destination_bucket=storage.artifacts,
+                destination_key_prefix=f"{prefix}/",
+                memory_limit=512,
+            ),
+            s3deploy.BucketDeployment(
+                self,
+                "Suites",
+                sources=[s3deploy.Source.asset(str(SUITES_DIR), exclude=["*", "!*.json"])],
+                destination_bucket=storage.artifacts,
+                destination_key_prefix=f"{prefix}/expectations/",
+                memory_limit=256,
+            ),
+        ]
+
+
+class StreamingJob(Construct):
+    """The Glue streaming job of ``layer``: same code as locally, Glue catalog, checkpoints in S3."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvConfig,
+        layer: Layer,
+        core: CoreRefs,
+        package: PackageLocation,
+        keep_running: bool = True,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.layer = layer
+        self.job_name = config.job_name(layer)
+        removal = RemovalPolicy.RETAIN if config.keep_data_on_destroy else RemovalPolicy.DESTROY
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+            description=f"Glue job {self.job_name}: only the data and logs of the {layer.value} layer",
+        )
+        log_prefix = f"/aws-glue/{self.job_name}"
+        self.output_logs, self.error_logs = (
+            logs.LogGroup(
+                self,
+                f"{kind.title()}Logs",
+                log_group_name=f"{log_prefix}/{kind}",
+                encryption_key=core.key,
+                retention=config.log_retention,
+                removal_policy=removal,
+            )
+            for kind in ("output", "error")
+        )
+        self.security_configuration = glue.CfnSecurityConfiguration(
+            self,
+            "SecurityConfiguration",
+            name=self.job_name,
+            encryption_configuration=glue.CfnSecurityConfiguration.EncryptionConfigurationProperty(
+                cloud_watch_encryption=glue.CfnSecurityConfiguration.CloudWatchEncryptionProperty(
+                    cloud_watch_encryption_mode="SSE-KMS", kms_key_arn=core.key.key_arn
+                ),
+                job_bookmarks_encryption=glue.CfnSecurityConfiguration.JobBookmarksEncryptionProperty(
+                    job_bookmarks_encryption_mode="CSE-KMS", kms_key_arn=core.key.key_arn
+                ),
+                s3_encryptions=[
+                    glue.CfnSecurityConfiguration.S3EncryptionProperty(
+                        s3_encryption_mode="SSE-KMS", kms_key_arn=core.key.key_arn
+                    )
+                ],
+            ),
+        )
+        script = s3_assets.Asset(
+            self, "Script", path=str(REPO_ROOT / "pipelines" / layer.value / "glue_job.py")
+        )
+        self.arguments = self.job_arguments(config, core, package, log_prefix)
+        sizing = config.glue[layer]
+        self.job = glue.CfnJob(
+            self,
+            "Job",
+            name=self.job_name,
+            description=f"TelcoPulse {layer.value}: {self._summary()}",
+            role=self.role.role_arn,
+            command=glue.CfnJob.JobCommandProperty(
+                name="gluestreaming", python_version="3", script_location=script.s3_object_url
+            ),
+            glue_version=config.glue_version,
+            worker_type=sizing.worker_type,
+            number_of_workers=sizing.max_workers,
+            execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=1),
+            max_retries=2,
+            security_configuration=self.security_configuration.ref,
+            default_arguments=self.arguments,
+        )
+        script.grant_read(self.role)
+        core.artifacts.grant_read(self.role, f"{package.prefix}/*")
+        self._grant_data(layer, core)
+        self._grant_logs_and_metrics(core)
+        self._acknowledge_grants(config, layer, package)
+        self._add_metric_filters(config)
+        if keep_running:
+            self._keep_running()
+
+    def _summary(self) -> str:
+        return {
+            Layer.BRONZE: "Kinesis -> telcopulse_bronze.network_events, byte for byte",
+            Layer.SILVER: "bronze -> typed, validated, deduplicated silver, quarantine and dq_results",
+            Layer.GOLD: "silver -> windowed KPIs, postal status counts and outages",
+        }[self.layer]
+
+    def job_arguments(
+        self, config: EnvConfig, core: CoreRefs, package: PackageLocation, log_prefix: str
+    ) -> dict[str, str]:
+        """Default arguments: Glue's switches, the Iceberg catalog conf, and the TELCOPULSE_* job args."""
+        settings = job_settings(
+            stream_name=core.stream.stream_name,
+            warehouse=warehouse_uri(core.warehouse),
+            checkpoints=checkpoint_uri(core.checkpoints),
+            config=config,
+        )
+        arguments = {
+            "--job-language": "python",
+            "--datalake-formats": "iceberg",
+            "--conf": spark_conf_argument(catalog_conf(settings)),
+            "--enable-metrics": "true",
+            "--enable-observability-metrics": "true",
+            "--enable-auto-scaling": "true",
+            "--custom-logGroup-prefix": log_prefix,
+            "--TempDir": f"s3://{core.checkpoints.bucket_name}/tmp/{self.layer.value}/",
+            **package.python_modules_arguments(core.artifacts.bucket_name),
+            "--TELCOPULSE_STREAM_NAME": settings.stream_name,
+            "--TELCOPULSE_WAREHOUSE_URI": settings.warehouse,
+            "--TELCOPULSE_CHECKPOINT_URI": settings.checkpoints,
+            "--TELCOPULSE_REGION": settings.region,
+            "--TELCOPULSE_TRIGGER_SECONDS": str(config.trigger_seconds),
+        }
+        if self.layer is Layer.BRONZE:
+            arguments["--TELCOPULSE_STREAM_ARN"] = core.stream.stream_arn
+        return arguments
+
+    def _grant_data(self, layer: Layer, core: CoreRefs) -> None:
+        """Least privilege per layer: only bronze reads the stream, only silver writes Data Docs.
+
+        Every job may create any TelcoPulse table (each bootstraps the whole catalog at start), so each can
+        write the warehouse; checkpoints and temp space are per job.
+        """
+        catalog.grant_read_write(self.role, Stack.of(self))
+        core.warehouse.grant_read_write(self.role)
+        core.checkpoints.grant_read_write(self.role, f"checkpoints/{layer.value}/*")
+        core.checkpoints.grant_read_write(self.role, f"tmp/{layer.value}/*")
+        if layer is Layer.BRONZE:
+            core.stream.grant_read(self.role)
+        if layer is Layer.SILVER:
+            core.data_docs.grant_read_write(self.role)
+
+    def _grant_logs_and_metrics(self, core: CoreRefs) -> None:
+        for group in (self.output_logs, self.error_logs):
+            group.grant_write(self.role)
+            # The security configuration makes Glue associate the data key with the groups it writes to.
+            group.grant(self.role, "logs:AssociateKmsKey")
+        core.key.grant_encrypt_decrypt(self.role)
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
+            )
+        )
+
+    def _acknowledge_grants(self, config: EnvConfig, layer: Layer, package: PackageLocation) -> None:
+        """The wildcards in this role, each scoped to TelcoPulse's own buckets, tables and key."""
+        layer_buckets = {"checkpoints", "artifacts", *(("data_docs",) if layer is Layer.SILVER else ())}
+        acknowledge_wildcards(
+            self.role,
+            reason="aws-cdk-lib's S3 and KMS grants: object and data-key actions on TelcoPulse's own buckets "
+            "and key only, objects limited to this job's prefixes where the job has them.",
+            actions=(*S3_READ_ACTIONS, *S3_WRITE_ACTIONS, *KMS_DATA_KEY_ACTIONS),
+            resources=(
+                f"{refs.imported_value(config, refs.BUCKETS['warehouse'])}/*",
+                f"{refs.imported_value(config, refs.BUCKETS['checkpoints'])}/checkpoints/{layer.value}/*",
+                f"{refs.imported_value(config, refs.BUCKETS['checkpoints'])}/tmp/{layer.value}/*",
+                f"{refs.imported_value(config, refs.BUCKETS['artifacts'])}/{package.prefix}/*",
+                *(
+                    (f"{refs.imported_value(config, refs.BUCKETS['data_docs'])}/*",)
+                    if "data_docs" in layer_buckets
+                    else ()
+                ),
+                "arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
+            ),
+        )
+        acknowledge_wildcards(
+            self.role,
+            reason="Iceberg creates and commits any table of the three TelcoPulse databases; nothing else.",
+            resources=[catalog.table_arn_pattern(namespace) for namespace in catalog.NAMESPACES],
+        )
+        acknowledge_wildcards(
+            self.role,
+            reason="cloudwatch:PutMetricData has no resource-level permissions; the condition limits it to "
+            "Glue's own namespace.",
+            resources=["*"],
+        )
+        acknowledge_wildcards(
+            self.role,
+            reason="Log streams of this job's own two log groups (Glue names them per run).",
+            resources=[f"{logical_arn(group)}:*" for group in (self.output_logs, self.error_logs)],
+        )
+
+    def _add_metric_filters(self, config: EnvConfig) -> None:
+        """``RowsIn``/``RowsOut``/``RowsQuarantined``/``Batches`` per layer from the JSON batch lines."""
+        pattern = logs.FilterPattern.all(
+            logs.FilterPattern.string_value("$.event", "=", "batch"),
+            logs.FilterPattern.string_value("$.layer", "=", self.layer.value),
+        )
+        for name, value in BATCH_METRICS.items():
+            self.output_logs.add_metric_filter(
+                f"{name}Filter",
+                filter_pattern=pattern,
+                metric_namespace=metrics_namespace(config),
+                metric_name=name,
+                metric_value=value,
+                dimensions={"Layer": "$.layer"},
+            )
+
+    def _keep_running(self) -> None:
+        """Start the job at deploy and every 15 minutes: refused while it runs, a restart after it stopped.
+
+        A streaming job ends after a failure that used up its retries or at Glue's maximum run time; only one
+        run is allowed at a time, so a start while it runs is refused and nothing ever runs twice.
+        """
+        glue.CfnTrigger(
+            self,
+            "KeepRunning",
+            name=f"{self.job_name}-keep-running",
+            description="Start the streaming job if it is not running",
+            type="SCHEDULED",
+            schedule=KEEP_RUNNING_SCHEDULE,
+            start_on_creation=True,
+            actions=[glue.CfnTrigger.ActionProperty(job_name=self.job.ref)],
+        )
