@@ -118,7 +118,13 @@ class DuckDBQueryEngine:
         with self._lock:
             self.refresh()
             try:
-                return self._connection.execute(sql, list(params)).fetch_arrow_table()
+                try:
+                    return self._connection.execute(sql, list(params)).fetch_arrow_table()
+                except duckdb.IOException:
+                    # A commit between our refresh and the scan may have removed the metadata we pointed at
+                    # (metadata.delete-after-commit): point at the new one and try once more.
+                    self.refresh()
+                    return self._connection.execute(sql, list(params)).fetch_arrow_table()
             except duckdb.CatalogException as exc:
                 raise QueryEngineError(self._missing_table_message(exc)) from exc
             except duckdb.Error as exc:

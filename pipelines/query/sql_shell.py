@@ -133,12 +133,12 @@ def interactive(
     failures = 0
 
     def prompted() -> Iterator[str]:
-        first = True
+        # Resumed only after the line's statement (if it ended one) has run: the prompt follows its output.
         for line in lines:
             yield line
-            first = line.rstrip().endswith(";") or not line.strip()
             if prompt:
-                err.write(PROMPT if first else CONTINUATION)
+                statement_ended = line.rstrip().endswith(";") or not line.strip()
+                err.write(PROMPT if statement_ended else CONTINUATION)
                 err.flush()
 
     if prompt:
