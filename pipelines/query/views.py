@@ -23,11 +23,13 @@ class ViewDefinitionError(ValueError):
 
 @dataclass(frozen=True)
 class AnalystView:
-    """One view: its Glue name (``telcopulse_gold.v_...``), its source SQL and the tables it reads."""
+    """One view: its Glue name (``telcopulse_gold.v_...``), its statement, the tables it reads, and the
+    file's leading comment as its description (kept out of the statement that engines run)."""
 
     name: str
     trino_sql: str
     tables: tuple[str, ...]
+    description: str = ""
 
     @property
     def duckdb_sql(self) -> str:
@@ -53,7 +55,20 @@ def parse_view(sql: str, *, source: str = "<sql>") -> AnalystView:
     query = create.expression
     ctes = {cte.alias for cte in query.find_all(exp.CTE)}
     tables = sorted({f"{t.db}.{t.name}" for t in query.find_all(exp.Table) if t.db and t.name not in ctes})
-    return AnalystView(name=view_name, trino_sql=sql.strip().rstrip(";"), tables=tuple(tables))
+    lines = sql.strip().splitlines()
+    comment = lines[: _leading_comment_lines(lines)]
+    statement = "\n".join(lines[len(comment) :]).strip().rstrip(";").strip()
+    description = " ".join(line.lstrip("-").strip() for line in comment).strip()
+    return AnalystView(name=view_name, trino_sql=statement, tables=tuple(tables), description=description)
+
+
+def _leading_comment_lines(lines: list[str]) -> int:
+    count = 0
+    for line in lines:
+        if not line.strip().startswith("--"):
+            break
+        count += 1
+    return count
 
 
 @cache

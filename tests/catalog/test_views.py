@@ -51,6 +51,8 @@ def test_view_file_is_one_trino_create_or_replace_view(path: Path) -> None:
     view = parse_view(text, source=path.name)
     assert view.name.split(".")[0] in {"telcopulse_gold", "telcopulse_silver"}
     assert view.name.split(".")[1] == path.stem
+    # The file's leading comment documents the view; engines get the bare statement.
+    assert view.description and view.trino_sql.startswith("CREATE OR REPLACE VIEW")
 
 
 def test_parse_view_refuses_anything_but_create_or_replace_view() -> None:
