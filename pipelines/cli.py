@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -82,6 +83,8 @@ def produce(
     devices: Annotated[int, typer.Option(help="simulated phones")] = 200,
     seed: Annotated[int, typer.Option(help="random seed of the simulation")] = 1,
     outage: Annotated[list[str] | None, typer.Option(help="POSTAL_CODE:START_S:DURATION_S (repeatable)")] = None,
+    realtime: Annotated[bool, typer.Option(help="simulate: send at --rate (off: event times spaced at --rate, "
+                                                  "sent as fast as possible)")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
     runtime: RuntimeOption = None,
 ) -> None:
@@ -100,7 +103,8 @@ def produce(
         records = simulate_fleet(model, rate=rate or 1000.0, duration_s=duration, devices=devices, seed=seed,
                                  start=now, outages=outages)
         total = int((rate or 1000.0) * duration)
-        summary = send(records, stream_sink(settings), rate=rate, total=total, progress=sys.stderr.isatty())
+        summary = send(records, stream_sink(settings), rate=rate if realtime else None, total=total,
+                       progress=sys.stderr.isatty())
     else:
         path = csv or SAMPLE_CSV
         day = date.fromisoformat(on_date) if on_date else None
@@ -115,6 +119,7 @@ def produce(
 def run_layer(
     layer: Annotated[Layer, typer.Argument(help="bronze, silver, gold, or all (each in its own process)")],
     until_idle: Annotated[float | None, typer.Option(help="exit after this many seconds without input")] = None,
+    upstream_pid: Annotated[int | None, typer.Option(hidden=True, help="idle time counts once this pid exits")] = None,
     runtime: RuntimeOption = None,
 ) -> None:
     """Run a streaming job (default: forever; Ctrl-C stops it cleanly)."""
@@ -127,7 +132,11 @@ def run_layer(
     stop = _stop_on_signals()
     with job_lock(settings.run_dir, layer.value):
         job = _job_module(layer)
-        job.run(settings, until_idle_s=until_idle, stop=stop)
+        if layer is Layer.BRONZE:
+            job.run(settings, until_idle_s=until_idle, stop=stop)
+        else:
+            job.run(settings, until_idle_s=until_idle, stop=stop,
+                    upstream_busy=(lambda: _pid_alive(upstream_pid)) if upstream_pid else None)
 
 
 def _job_module(layer: Layer):  # type: ignore[no-untyped-def]
@@ -136,11 +145,26 @@ def _job_module(layer: Layer):  # type: ignore[no-untyped-def]
     return importlib.import_module(f"pipelines.{layer.value}.job")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _run_all(until_idle: float | None) -> int:
-    """Each layer in its own process; the first failure or Ctrl-C stops them all."""
+    """Each layer in its own process; the first failure or Ctrl-C stops them all.
+
+    With ``until_idle``, a downstream layer counts idle time only once its upstream process has exited,
+    so the chain drains in order.
+    """
     args = [sys.executable, "-m", "pipelines.cli", "run"]
     idle = ["--until-idle", str(until_idle)] if until_idle is not None else []
-    processes = [subprocess.Popen([*args, layer.value, *idle]) for layer in LAYERS if _job_exists(layer)]
+    processes: list[subprocess.Popen[bytes]] = []
+    for layer in LAYERS:
+        upstream = ["--upstream-pid", str(processes[-1].pid)] if processes and until_idle is not None else []
+        processes.append(subprocess.Popen([*args, layer.value, *idle, *upstream]))
     stop = _stop_on_signals()
     code = 0
     try:
@@ -160,12 +184,6 @@ def _run_all(until_idle: float | None) -> int:
         for process in processes:
             process.wait(timeout=60)
     return code
-
-
-def _job_exists(layer: Layer) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(f"pipelines.{layer.value}.job") is not None
 
 
 # --- query side: sql, dashboard (pipelines/query/...) ---

@@ -9,6 +9,9 @@ already and is skipped, so a replay after a crash never commits twice.
 from __future__ import annotations
 
 import json
+import logging
+import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +22,10 @@ WRITER = "telcopulse.writer"
 QUERY_ID = "telcopulse.query-id"
 BATCH_ID = "telcopulse.batch-id"
 POSITIONS = "telcopulse.positions"
+MAX_WRITE_ATTEMPTS = 10
+RETRYABLE = ("database is locked", "SQLITE_BUSY", "ValidationException", "CommitFailedException",
+             "CommitStateUnknownException")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,7 @@ def committed_summary(spark: SparkSession, table: str, stamp: Stamp) -> dict[str
     return dict(rows[0]["summary"]) if rows else None
 
 
-def append(df: DataFrame, table: str, stamp: Stamp) -> None:
-    """Append ``df`` in one commit stamped with ``stamp``."""
+def _append(df: DataFrame, table: str, stamp: Stamp) -> None:
     writer = df.writeTo(table)
     for key, value in stamp.properties().items():
         writer = writer.option(f"snapshot-property.{key}", value)
@@ -67,11 +73,36 @@ def append(df: DataFrame, table: str, stamp: Stamp) -> None:
 
 
 def append_once(df: DataFrame, table: str, stamp: Stamp) -> bool:
-    """Append unless this batch was committed before; returns whether it wrote."""
-    if is_committed(df.sparkSession, table, stamp):
-        return False
-    append(df, table, stamp)
-    return True
+    """Append ``df`` in one commit stamped with ``stamp``, unless that batch is already in ``table``."""
+    return write_once(df.sparkSession, table, stamp, lambda: _append(df, table, stamp))
+
+
+def run_once(spark: SparkSession, table: str, stamp: Stamp, sql: str) -> bool:
+    """Run a SQL write (MERGE INTO, ...) stamped with ``stamp``, unless that batch is already in ``table``."""
+    return write_once(spark, table, stamp, lambda: run_stamped(spark, stamp, lambda: spark.sql(sql)))
+
+
+def write_once(spark: SparkSession, table: str, stamp: Stamp, write: Callable[[], Any]) -> bool:
+    """The exactly-once rule: check the stamp, write, and on a retryable failure check again before retrying.
+
+    Retryable: a commit conflict (Iceberg validates a MERGE against concurrent commits and fails rather
+    than double-count) and a busy local catalog (SQLite refuses one of two concurrent writers at once).
+    Neither commits anything, and a twin that did commit is found by the re-check.
+    """
+    for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
+        if is_committed(spark, table, stamp):
+            return False
+        try:
+            write()
+            return True
+        except Exception as exc:
+            message = str(exc)
+            if attempt == MAX_WRITE_ATTEMPTS or not any(marker in message for marker in RETRYABLE):
+                raise
+            log.warning("write to %s failed (attempt %d), will retry: %s", table, attempt,
+                        next((m for m in RETRYABLE if m in message), "?"))
+            time.sleep(min(0.1 * 2**attempt, 5.0) * (1 + random.random()))
+    return False
 
 
 class _JavaCallable:

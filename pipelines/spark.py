@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -41,11 +43,40 @@ def catalog_conf(settings: Settings) -> dict[str, str]:
         conf |= {
             f"{prefix}.type": "jdbc",
             f"{prefix}.uri": f"jdbc:sqlite:{settings.catalog_db}",
+            # Iceberg's own catalog-table initialization leaves a ResultSet open, i.e. a read lock held
+            # for the life of the process, and every other job's commit then fails with SQLITE_BUSY.
+            # The tables are created beforehand (ensure_local_catalog_db) in the V0 layout that
+            # pyiceberg's SqlCatalog reads too.
+            f"{prefix}.jdbc.init-catalog-tables": "false",
+            f"{prefix}.jdbc.schema-version": "V0",
             # sqlite-jdbc connection properties: wait for the writer lock instead of failing at once.
+            # (Not WAL: there a pooled connection with an old read snapshot fails with BUSY_SNAPSHOT
+            # whenever another job committed, and no retry helps; the rollback journal just waits.)
             f"{prefix}.jdbc.busy_timeout": "60000",
-            f"{prefix}.jdbc.journal_mode": "WAL",
+            # One connection per process: two pooled connections of one process can deadlock on
+            # SQLite's lock upgrade (one reading, one writing), which SQLite reports as BUSY at once.
+            f"{prefix}.clients": "1",
         }
     return conf
+
+
+# Iceberg's JdbcUtil DDL for a V0 catalog (the layout pyiceberg's SqlCatalog also opens).
+_CATALOG_DDL = (
+    "CREATE TABLE IF NOT EXISTS iceberg_tables (catalog_name VARCHAR(255) NOT NULL, "
+    "table_namespace VARCHAR(255) NOT NULL, table_name VARCHAR(255) NOT NULL, metadata_location VARCHAR(1000), "
+    "previous_metadata_location VARCHAR(1000), PRIMARY KEY (catalog_name, table_namespace, table_name))",
+    "CREATE TABLE IF NOT EXISTS iceberg_namespace_properties (catalog_name VARCHAR(255) NOT NULL, "
+    "namespace VARCHAR(255) NOT NULL, property_key VARCHAR(255), property_value VARCHAR(1000), "
+    "PRIMARY KEY (catalog_name, namespace, property_key))",
+)
+
+
+def ensure_local_catalog_db(path: Path) -> None:
+    """Create the SQLite catalog's two tables if they are missing (idempotent, safe to race)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path, timeout=60)) as connection, connection:
+        for statement in _CATALOG_DDL:
+            connection.execute(statement)
 
 
 def local_jars(settings: Settings) -> list[Path]:
@@ -65,7 +96,7 @@ def build_spark(settings: Settings, app_name: str, *, cores: int = 2) -> SparkSe
         "spark.sql.adaptive.enabled": "true",
     }
     if settings.runtime is Runtime.LOCAL:
-        settings.home.mkdir(parents=True, exist_ok=True)
+        ensure_local_catalog_db(settings.catalog_db)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         conf |= {
             "spark.master": f"local[{cores}]",

@@ -102,8 +102,13 @@ def start_foreach_batch(
     )
 
 
-def await_query(query: StreamingQuery, *, until_idle_s: float | None, stop: Event) -> None:
-    """Block until ``stop``, a failure (re-raised), or ``until_idle_s`` without new input rows."""
+def await_query(
+    query: StreamingQuery, *, until_idle_s: float | None, stop: Event, upstream_busy: Callable[[], bool] | None = None
+) -> None:
+    """Block until ``stop``, a failure (re-raised), or ``until_idle_s`` without new input rows.
+
+    While ``upstream_busy()`` is true (the job feeding this one still runs), idle time does not count.
+    """
     last_input = time.monotonic()
     seen_batches = -1
     try:
@@ -116,6 +121,8 @@ def await_query(query: StreamingQuery, *, until_idle_s: float | None, stop: Even
                 if progress.get("numInputRows", 0) > 0:
                     last_input = time.monotonic()
             busy = query.status.get("isTriggerActive") and query.status.get("isDataAvailable")
+            if upstream_busy is not None and upstream_busy():
+                last_input = time.monotonic()
             if until_idle_s is not None and not busy and time.monotonic() - last_input >= until_idle_s:
                 break
     finally:

@@ -90,3 +90,20 @@ def run_cli(
     if check and result.returncode != 0:
         raise AssertionError(f"telcopulse {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-4000:]}")
     return result
+
+
+@pytest.fixture(scope="session")
+def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The sample twice (the second copy: producer retries) plus every hostile record, through all three layers."""
+    from pipelines.adapters.kinesis import BotoKinesisSink, kinesis_client
+    from tests.hostile import HOSTILE
+
+    with local_stack(tmp_path_factory.mktemp("replayed") / "home") as local:
+        run_cli(local, "produce", "--csv", str(SAMPLE_CSV), "--date", "2026-11-22")
+        report = BotoKinesisSink(kinesis_client(local), local.stream_name).put(
+            [(f"h{i}", raw) for i, (_, raw, _) in enumerate(HOSTILE)])
+        assert report.sent == len(HOSTILE)
+        run_cli(local, "run", "bronze", "--until-idle", "2")
+        run_cli(local, "produce", "--csv", str(SAMPLE_CSV), "--date", "2026-11-22")
+        run_cli(local, "run", "all", "--until-idle", "3")
+        yield local

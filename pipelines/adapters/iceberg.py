@@ -2,19 +2,56 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pyspark.sql import SparkSession
 
 from catalog.tables import ALL_TABLES, NAMESPACES, TableDef, create_table_sql
-from pipelines.settings import Settings
+from pipelines.settings import Runtime, Settings
 
 log = logging.getLogger(__name__)
 
 
-def bootstrap_tables(spark: SparkSession, settings: Settings, tables: tuple[TableDef, ...] = ALL_TABLES) -> None:
-    """Create the namespaces and tables that are missing (idempotent; every job runs it at start)."""
+def bootstrap_tables(
+    spark: SparkSession, settings: Settings, tables: tuple[TableDef, ...] = ALL_TABLES, *, attempts: int = 8
+) -> None:
+    """Create the namespaces and tables that are missing (idempotent; every job runs it at start).
+
+    Jobs start together. Locally they take turns (a file lock): two SQLite writers racing on the same
+    namespace leave a transaction holding the database lock. Elsewhere, a lost race is retried.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with _bootstrap_turn(settings):
+                _create_missing(spark, settings, tables)
+            return
+        except Exception as exc:  # noqa: BLE001 - a lost creation race surfaces as various JVM errors
+            if attempt == attempts:
+                raise
+            log.info("catalog bootstrap raced another job (attempt %d): %s", attempt, str(exc).splitlines()[0])
+            time.sleep(0.2 * attempt)
+
+
+@contextmanager
+def _bootstrap_turn(settings: Settings) -> Iterator[None]:
+    if settings.runtime is not Runtime.LOCAL:
+        yield
+        return
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.run_dir / "catalog-bootstrap.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _create_missing(spark: SparkSession, settings: Settings, tables: tuple[TableDef, ...]) -> None:
     existing_namespaces = {row[0] for row in spark.sql(f"SHOW NAMESPACES IN {settings.catalog_name}").collect()}
     for namespace in NAMESPACES:
         if namespace not in existing_namespaces:
@@ -32,7 +69,7 @@ def pyiceberg_catalog(settings: Settings) -> Any:
     """The same catalog opened by pyiceberg: SqlCatalog on the SQLite file locally, Glue on AWS."""
     from pyiceberg.catalog import load_catalog
 
-    if settings.runtime.value == "aws":
+    if settings.runtime is Runtime.AWS:
         return load_catalog(settings.catalog_name, type="glue", warehouse=settings.warehouse)
     from pyiceberg.catalog.sql import SqlCatalog
 

@@ -50,7 +50,7 @@ def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | 
         rows = to_bronze_rows(records, ingest_time=datetime.now(UTC))
         stamp = ledger.Stamp(WRITER, settings.stream_name, batch_id, {ledger.POSITIONS: json.dumps(batch.positions)})
         crash_point("bronze.before-commit", batch_id)
-        ledger.append(rows, table, stamp)
+        ledger.append_once(rows, table, stamp)
         crash_point("bronze.after-commit", batch_id)
         positions, batch_id = batch.positions, batch_id + 1
         written += batch.size

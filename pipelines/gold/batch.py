@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -31,8 +30,6 @@ log = logging.getLogger(__name__)
 WRITER = "gold"
 SOURCE_RANGE = "telcopulse.source-range"
 LATE_ROWS = "telcopulse.late-rows"
-MAX_COMMIT_ATTEMPTS = 5
-_CONFLICTS = ("ValidationException", "CommitFailedException", "CommitStateUnknownException")
 
 
 @dataclass(frozen=True)
@@ -132,7 +129,7 @@ class GoldBatch:
         view = f"gold_deltas_{table.rsplit('.', 1)[-1]}"
         deltas.createOrReplaceTempView(view)
         sql = additive_merge_sql(table, view, keys=keys, sums=sums, extra_updates=extra_updates, lo=lo, hi=hi)
-        commit_once(spark, table, stamp, sql)
+        ledger.run_once(spark, table, stamp, sql)
 
     def _recompute_outages(self, spark: SparkSession, stamp: ledger.Stamp, silver: DataFrame, *,
                            lo: datetime, hi: datetime, now: datetime) -> None:
@@ -147,7 +144,7 @@ class GoldBatch:
             & (F.col("outage_end").isNull() | (F.col("outage_end") >= F.lit(start)))
         ).agg(F.min("outage_start")).first()
         if open_since is not None and open_since[0] is not None:
-            start = min(start, open_since[0].replace(tzinfo=UTC) if open_since[0].tzinfo is None else open_since[0])
+            start = min(start, open_since[0])  # both naive UTC, as Spark returns timestamps in a UTC session
         health = spark.table(self._tables.postal_window_health).where(
             F.col("postal_code").isin(touched) & (F.col("window_start") >= F.lit(start))
         )
@@ -160,24 +157,4 @@ class GoldBatch:
             f"WHEN NOT MATCHED BY SOURCE AND t.postal_code IN ({codes}) AND t.outage_start >= {_ts(start)} "
             "THEN DELETE"
         )
-        commit_once(spark, self._tables.postal_outages, stamp, sql)
-
-
-def commit_once(spark: SparkSession, table: str, stamp: ledger.Stamp, sql: str) -> bool:
-    """Run a stamped write unless its stamp is in ``table``; on a commit conflict, re-check and retry.
-
-    Iceberg validates a MERGE against concurrent commits (serializable isolation) and fails rather than
-    double-count; re-checking the ledger first makes the retry safe for a batch that a twin committed.
-    """
-    for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
-        if ledger.is_committed(spark, table, stamp):
-            return False
-        try:
-            ledger.run_stamped(spark, stamp, lambda: spark.sql(sql))
-            return True
-        except Py4JJavaError as exc:
-            if attempt == MAX_COMMIT_ATTEMPTS or not any(name in str(exc.java_exception) for name in _CONFLICTS):
-                raise
-            log.warning("commit conflict on %s (attempt %d), retrying: %s", table, attempt, exc.java_exception)
-            time.sleep(0.2 * attempt)
-    return False
+        ledger.run_once(spark, self._tables.postal_outages, stamp, sql)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from collections.abc import Callable
 from threading import Event
 
 from catalog.tables import OPERATOR_KPIS, POSTAL_HEALTH, POSTAL_OUTAGES, POSTAL_STATUS_COUNTS, SILVER_EVENTS
@@ -18,7 +19,8 @@ log = logging.getLogger(__name__)
 WRITER = "gold"
 
 
-def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | None = None) -> int:
+def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | None = None,
+        upstream_busy: Callable[[], bool] | None = None) -> int:
     """Run the gold stream until ``stop`` or ``until_idle_s`` without new silver rows."""
     spark = build_spark(settings, "telcopulse-gold")
     bootstrap_tables(spark, settings)
@@ -37,6 +39,6 @@ def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | 
     stream = streaming.read_iceberg_stream(spark, settings.table(SILVER_EVENTS.identifier))
     query = streaming.start_foreach_batch(stream, batch.process, checkpoint=checkpoint,
                                           trigger_seconds=settings.trigger_seconds, name=WRITER)
-    streaming.await_query(query, until_idle_s=until_idle_s, stop=stop or Event())
+    streaming.await_query(query, until_idle_s=until_idle_s, stop=stop or Event(), upstream_busy=upstream_busy)
     log.info("gold stopped: %d silver rows merged", batch.rows_merged)
     return batch.rows_merged

@@ -86,7 +86,11 @@ class SilverBatch:
         if all(done.values()):
             log.info("silver batch %d already committed everywhere: skipped", batch_id)
             return
-        max_ingest = bronze.agg(F.max("ingest_time")).first()[0]  # type: ignore[index]
+        size = bronze.agg(F.count(F.lit(1)), F.max("ingest_time")).first()
+        assert size is not None
+        if size[0] == 0:
+            return  # an empty trigger: nothing to commit, and a replay of it is empty too
+        max_ingest = size[1]
         params = suite_params(max_ingest, max_future_minutes=self._settings.max_future_minutes)
         routed = typed_and_routed(bronze, suite=self._suite, canonical=self._canonical, params=params).persist()
         try:
@@ -96,12 +100,12 @@ class SilverBatch:
             crash_point("silver.after-silver", batch_id)
             if not done[self._quarantine]:
                 rejected = routed.where(F.size(schema.REASONS) > 0)
-                ledger.append(to_quarantine_rows(rejected, suite_version=self._suite_version, quarantined_at=now),
+                ledger.append_once(to_quarantine_rows(rejected, suite_version=self._suite_version, quarantined_at=now),
                               self._quarantine, stamp)
             crash_point("silver.after-quarantine", batch_id)
             if not done[self._dq]:
                 outcomes = self._validate(routed, params)
-                ledger.append(self._dq_row(spark, stamp, counts, duplicates, outcomes, now), self._dq, stamp)
+                ledger.append_once(self._dq_row(spark, stamp, counts, duplicates, outcomes, now), self._dq, stamp)
         finally:
             routed.unpersist()
         log_batch(log, layer=WRITER, batch_id=batch_id, rows_in=counts.rows_in,
@@ -137,7 +141,7 @@ class SilverBatch:
             written = rows.count()
             total_valid = routed.where(F.size(schema.REASONS) == 0).count()
             duplicates = total_valid - written
-            ledger.append(rows, self._silver, ledger.Stamp(stamp.writer, stamp.query_id, stamp.batch_id,
+            ledger.append_once(rows, self._silver, ledger.Stamp(stamp.writer, stamp.query_id, stamp.batch_id,
                                                            {ROWS_DUPLICATE: str(duplicates)}))
         finally:
             rows.unpersist()

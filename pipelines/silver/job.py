@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from threading import Event
 
 from catalog.reference import canonical_operator_names
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 WRITER = "silver"
 
 
-def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | None = None) -> int:
+def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | None = None,
+        upstream_busy: Callable[[], bool] | None = None) -> int:
     """Run the silver stream until ``stop`` or ``until_idle_s`` without new bronze rows."""
     spark = build_spark(settings, "telcopulse-silver")
     bootstrap_tables(spark, settings)
@@ -43,6 +45,6 @@ def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | 
     query = streaming.start_foreach_batch(stream, batch.process, checkpoint=checkpoint,
                                           trigger_seconds=settings.trigger_seconds, name=WRITER)
     started = time.monotonic()
-    streaming.await_query(query, until_idle_s=until_idle_s, stop=stop or Event())
+    streaming.await_query(query, until_idle_s=until_idle_s, stop=stop or Event(), upstream_busy=upstream_busy)
     log.info("silver stopped after %.1fs: %d rows written", time.monotonic() - started, batch.rows_written)
     return batch.rows_written

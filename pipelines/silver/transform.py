@@ -95,7 +95,7 @@ def parse_events(df: DataFrame) -> DataFrame:
     ]
     status_name = F.coalesce(
         _blank_to_null(raw("description")),
-        F.create_map(*[F.lit(x) for pair in STATUS_NAMES.items() for x in pair]).getItem(status),
+        F.element_at(F.create_map(*[F.lit(x) for pair in STATUS_NAMES.items() for x in pair]), status),
     )
     postal = _blank_to_null(raw("postal_code"))
     known = F.array(*[F.lit(name) for name in schema.CONTRACT_FIELDS])
@@ -145,7 +145,8 @@ def normalize_operator(df: DataFrame, *, canonical: Mapping[str, str]) -> DataFr
     if not canonical:
         return df
     lookup = F.create_map(*[F.lit(x) for pair in canonical.items() for x in pair])
-    return df.withColumn("operator", F.coalesce(lookup.getItem(operator_key(F.col("operator"))), F.col("operator")))
+    canonical_name = F.element_at(lookup, operator_key(F.col("operator")))
+    return df.withColumn("operator", F.coalesce(canonical_name, F.col("operator")))
 
 
 def drop_duplicate_events(df: DataFrame) -> DataFrame:

@@ -70,10 +70,15 @@ def synthesize(outdir: Path, **context: Any) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Synthesized]]:
-    """``synthesized(env=..., **context)``: the app for that context, synthesized once per session."""
+    """``synthesized(env=..., **context)``: the app for that context, synthesized once per session.
+
+    Unless a test passes ``package_dir``, the app sees no ``make -C deploy package`` output.
+    """
     cache: dict[tuple[tuple[str, str], ...], Synthesized] = {}
+    nothing_packaged = tmp_path_factory.mktemp("no-package")
 
     def get(**context: Any) -> Synthesized:
+        context.setdefault("package_dir", str(nothing_packaged))  # never whatever build/ holds right now
         key = tuple(sorted((name, str(value)) for name, value in context.items()))
         if key not in cache:
             cache[key] = synthesize(tmp_path_factory.mktemp("cdk-out"), **context)

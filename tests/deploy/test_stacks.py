@@ -86,7 +86,9 @@ def test_cdk_nag_errors_fail_the_synth(tmp_path: Any) -> None:
     from aws_cdk import aws_s3 as s3
     from telcopulse_deploy.config import cdk_context
 
-    app = App(context={**cdk_context(), "env": "dev"}, outdir=str(tmp_path))
+    app = App(
+        context={**cdk_context(), "env": "dev", "package_dir": str(tmp_path / "none")}, outdir=str(tmp_path)
+    )
     build_app(app)
     s3.Bucket(Stack(app, "Careless"), "Unencrypted")  # no TLS-only policy, no access logs
     with pytest.raises(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -20,21 +19,6 @@ SILVER = "telcopulse_silver.network_events"
 QUARANTINE = "telcopulse_silver.quarantine"
 DQ = "telcopulse_silver.dq_results"
 BRONZE = "telcopulse_bronze.network_events"
-
-
-@pytest.fixture(scope="module")
-def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """The sample twice (the second copy: producer retries) plus every hostile record, through bronze and silver."""
-    with local_stack(tmp_path_factory.mktemp("silver") / "home") as local:
-        run_cli(local, "produce", "--csv", str(SAMPLE_CSV), "--date", "2026-11-22")
-        report = BotoKinesisSink(kinesis_client(local), local.stream_name).put(
-            [(f"h{i}", raw) for i, (_, raw, _) in enumerate(HOSTILE)])
-        assert report.sent == len(HOSTILE)
-        run_cli(local, "run", "bronze", "--until-idle", "2")
-        run_cli(local, "produce", "--csv", str(SAMPLE_CSV), "--date", "2026-11-22")
-        run_cli(local, "run", "bronze", "--until-idle", "2")
-        run_cli(local, "run", "silver", "--until-idle", "4")
-        yield local
 
 
 def test_sample_rows_are_all_in_silver_once(replayed: Settings) -> None:
