@@ -69,9 +69,16 @@ def read_metadata_locations(catalog_db: Path, catalog_name: str) -> dict[tuple[s
     try:
         # Read-only: a reader must never create or lock the catalog that the jobs commit to.
         with closing(sqlite3.connect(f"file:{catalog_db}?mode=ro", uri=True, timeout=5)) as connection:
+            columns = {
+                row[0] for row in connection.execute("SELECT name FROM pragma_table_info('iceberg_tables')")
+            }
+            # Catalog schema V1 keeps Iceberg views in the same table, marked by iceberg_type.
+            only_tables = (
+                " AND (iceberg_type IS NULL OR iceberg_type = 'TABLE')" if "iceberg_type" in columns else ""
+            )
             rows = connection.execute(
                 "SELECT table_namespace, table_name, metadata_location FROM iceberg_tables "
-                "WHERE catalog_name = ?",
+                f"WHERE catalog_name = ?{only_tables}",
                 (catalog_name,),
             ).fetchall()
     except sqlite3.Error as exc:

@@ -10,7 +10,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from catalog.tables import ALL_TABLES, POSTAL_HEALTH
-from pipelines.adapters.duckdb_engine import DuckDBQueryEngine
+from pipelines.adapters.duckdb_engine import DuckDBQueryEngine, read_metadata_locations
 from pipelines.errors import QueryEngineError
 from pipelines.settings import Settings
 from tests.pipelines.query.lake import Lake, append_rows
@@ -87,6 +87,26 @@ def test_query_engine_names_tables_missing_from_the_catalog(tmp_path: Path) -> N
     engine = DuckDBQueryEngine(settings)
     with pytest.raises(QueryEngineError, match=r"telcopulse_gold\.operator_kpis.*telcopulse run all"):
         engine.query("SELECT * FROM telcopulse_gold.operator_kpis")
+
+
+def test_read_metadata_locations_skips_iceberg_views_of_a_v1_catalog(tmp_path: Path) -> None:
+    catalog_db = tmp_path / "catalog.db"
+    with sqlite3.connect(catalog_db) as connection:
+        connection.execute(
+            "CREATE TABLE iceberg_tables (catalog_name TEXT, table_namespace TEXT, table_name TEXT, "
+            "metadata_location TEXT, previous_metadata_location TEXT, iceberg_type TEXT)"
+        )
+        connection.executemany(
+            "INSERT INTO iceberg_tables VALUES (?, ?, ?, ?, NULL, ?)",
+            [
+                ("telcopulse", "telcopulse_gold", "operator_kpis", "file:/t/m1.json", "TABLE"),
+                ("telcopulse", "telcopulse_gold", "a_view", "file:/t/v1.json", "VIEW"),
+                ("other", "telcopulse_gold", "operator_kpis", "file:/o/m1.json", "TABLE"),
+            ],
+        )
+    connection.close()
+    locations = read_metadata_locations(catalog_db, "telcopulse")
+    assert locations == {("telcopulse_gold", "operator_kpis"): "file:/t/m1.json"}
 
 
 def test_query_engine_reports_bad_sql_as_query_engine_error(engine: DuckDBQueryEngine) -> None:
