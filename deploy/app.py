@@ -10,6 +10,7 @@ Context: ``env`` (dev|prod, default dev), ``alarm_email`` (optional subscriber o
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         app = App()
     else:
         context = {**cdk_context(DEPLOY_DIR), **context_from_argv(sys.argv[1:] if argv is None else argv)}
+        shutil.rmtree(DEPLOY_DIR / "cdk.out", ignore_errors=True)  # one synth, one environment
         app = App(context=context, outdir=str(DEPLOY_DIR / "cdk.out"))
     build_app(app)
     app.synth()

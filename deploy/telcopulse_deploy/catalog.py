@@ -7,7 +7,7 @@ local JDBC catalog and the Glue Data Catalog, and CloudFormation never owns (or 
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -33,7 +33,9 @@ WRITE_ACTIONS = ("glue:CreateTable", "glue:UpdateTable")
 class LakeCatalog(Construct):
     """One Glue database per medallion layer, located under the warehouse bucket."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, warehouse_uri: str) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, warehouse_uri: str, keep_on_destroy: bool
+    ) -> None:
         super().__init__(scope, construct_id)
         self.databases = [
             glue.CfnDatabase(
@@ -48,6 +50,9 @@ class LakeCatalog(Construct):
             )
             for name in NAMESPACES
         ]
+        # Deleting a Glue database deletes its tables' metadata: kept wherever the data is kept.
+        for database in self.databases:
+            database.apply_removal_policy(RemovalPolicy.RETAIN if keep_on_destroy else RemovalPolicy.DESTROY)
 
 
 def table_arn_pattern(namespace: str) -> str:

@@ -10,9 +10,10 @@ import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_cdk import aws_logs as logs
+if TYPE_CHECKING:
+    from aws_cdk import aws_logs as logs
 
 DEPLOY_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = DEPLOY_DIR.parent
@@ -72,7 +73,16 @@ class EnvConfig:
     @property
     def log_retention(self) -> logs.RetentionDays:
         """CloudWatch's retention for ``log_retention_days`` (one of the periods CloudWatch offers)."""
-        return _RETENTION[self.log_retention_days]
+        from aws_cdk import (
+            aws_logs as logs,
+        )  # here, not at import: packaging reads this module without the CDK
+
+        retention = {
+            14: logs.RetentionDays.TWO_WEEKS,
+            30: logs.RetentionDays.ONE_MONTH,
+            90: logs.RetentionDays.THREE_MONTHS,
+        }
+        return retention[self.log_retention_days]
 
     def job_name(self, layer: Layer) -> str:
         return f"{self.prefix}-{layer.value}"
@@ -80,12 +90,6 @@ class EnvConfig:
     def stack_name(self, concern: str) -> str:
         return f"{self.prefix}-{concern}"
 
-
-_RETENTION = {
-    14: logs.RetentionDays.TWO_WEEKS,
-    30: logs.RetentionDays.ONE_MONTH,
-    90: logs.RetentionDays.THREE_MONTHS,
-}
 
 # dev: ~100 readings/s. One on-demand stream, the smallest Glue G.1X job (driver + one executor) per layer.
 # prod: ~10,000 readings/s. 12 provisioned shards (10 needed at 1,000 records/s each, plus headroom);

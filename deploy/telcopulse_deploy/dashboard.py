@@ -203,6 +203,12 @@ class Dashboard(Construct):
         )
         CfnOutput(
             self,
+            "TaskRoleArn",
+            value=service.task_definition.task_role.role_arn,
+            description="The dashboard role: grant it read access where Lake Formation governs the databases",
+        )
+        CfnOutput(
+            self,
             "UserPoolId",
             value=user_pool.user_pool_id,
             description="Create dashboard users here (no self sign-up)",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Annotations, Aws, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Annotations, Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
@@ -240,6 +240,12 @@ class StreamingJob(Construct):
         self._add_metric_filters(config)
         if keep_running:
             self._keep_running()
+        CfnOutput(
+            self,
+            "RoleArn",
+            value=self.role.role_arn,
+            description="The job role: grant it the TelcoPulse databases where Lake Formation governs them",
+        )
 
     def _summary(self) -> str:
         return {

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata as metadata
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,15 +30,22 @@ LAMBDA_SUBDIR = "lambda"
 GLUE_REQUIREMENTS = "requirements.txt"
 
 # The jobs import great_expectations (silver's suite) and pydantic_settings (Settings); everything else they
-# use is in Glue 5.1 itself. Never install Spark, py4j, boto3 or the scientific stack over Glue's own copies.
+# use is in Glue 5.1 itself. Never install Spark, py4j, the AWS SDK (and what it depends on) or
+# numpy/pandas/pyarrow over Glue's own copies.
 GLUE_ROOTS = ("great-expectations", "pydantic-settings")
-GLUE_PROVIDED = ("pyspark", "py4j", "boto3", "botocore", "s3transfer", "numpy", "pandas", "pyarrow")
+GLUE_PROVIDED = (
+    "pyspark", "py4j", "boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six",
+    "certifi", "numpy", "pandas", "pyarrow",
+)  # fmt: skip
 # The S3 trigger imports the producer (pyarrow through the ports) and Settings; Lambda's Python has boto3.
 LAMBDA_ROOTS = ("pyarrow", "pydantic-settings")
 LAMBDA_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six")
-TARGETS = {
-    GLUE_SUBDIR: (GLUE_ROOTS, GLUE_PROVIDED),
-    LAMBDA_SUBDIR: (LAMBDA_ROOTS, LAMBDA_PROVIDED),
+# Lambda's Python 3.11 runs on Amazon Linux 2 (glibc 2.26): pyarrow 21 publishes only manylinux_2_28 wheels,
+# 20.0.0 is the newest with manylinux2014 ones (and inside pyproject's pyarrow range).
+LAMBDA_OVERRIDES = {"pyarrow": "20.0.0"}
+TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...], dict[str, str]]] = {
+    GLUE_SUBDIR: (GLUE_ROOTS, GLUE_PROVIDED, {}),
+    LAMBDA_SUBDIR: (LAMBDA_ROOTS, LAMBDA_PROVIDED, LAMBDA_OVERRIDES),
 }
 
 
@@ -81,10 +88,13 @@ def lambda_bundle(package_dir: Path = PACKAGE_DIR) -> Path | None:
     return directory if handler.exists() else None
 
 
-def pinned_closure(roots: Iterable[str], provided: Iterable[str]) -> list[str]:
+def pinned_closure(
+    roots: Iterable[str], provided: Iterable[str], overrides: Mapping[str, str] | None = None
+) -> list[str]:
     """``name==version`` for ``roots`` and everything they need here, minus ``provided`` (not descended).
 
     Markers are evaluated for this interpreter, which is the targets' Python (3.11); extras are not followed.
+    ``overrides`` replace the installed version of a package where the target needs another build.
 
     Raises:
         importlib.metadata.PackageNotFoundError: a root or dependency is not installed in this environment.
@@ -98,7 +108,7 @@ def pinned_closure(roots: Iterable[str], provided: Iterable[str]) -> list[str]:
         if name in skip or name in pinned:
             continue
         distribution = metadata.distribution(name)
-        pinned[name] = f"{name}=={distribution.version}"
+        pinned[name] = f"{name}=={(overrides or {}).get(name, distribution.version)}"
         for line in distribution.requires or []:
             requirement = Requirement(line)
             if requirement.marker is None or requirement.marker.evaluate(environment):
@@ -112,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1 or args[0] not in TARGETS:
         sys.stderr.write(f"usage: python -m telcopulse_deploy.packaging {{{'|'.join(TARGETS)}}}\n")
         return 2
-    roots, provided = TARGETS[args[0]]
-    sys.stdout.write("".join(f"{line}\n" for line in pinned_closure(roots, provided)))
+    roots, provided, overrides = TARGETS[args[0]]
+    sys.stdout.write("".join(f"{line}\n" for line in pinned_closure(roots, provided, overrides)))
     return 0
 
 

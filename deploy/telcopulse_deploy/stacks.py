@@ -61,7 +61,12 @@ class CoreStack(Stack):
         )
         self.storage = Storage(self, "Storage", config=config)
         self.stream = EventStream(self, "Stream", config=config, key=self.storage.key).stream
-        self.catalog = LakeCatalog(self, "Catalog", warehouse_uri=warehouse_uri(self.storage.warehouse))
+        self.catalog = LakeCatalog(
+            self,
+            "Catalog",
+            warehouse_uri=warehouse_uri(self.storage.warehouse),
+            keep_on_destroy=config.keep_data_on_destroy,
+        )
         self.package = JobPackage(
             self,
             "JobPackage",

@@ -176,9 +176,12 @@ def test_data_buckets_use_the_data_key_and_prod_keeps_them(dev: Synthesized, pro
         assert bucket["DeletionPolicy"] == "Retain"
 
 
-def test_catalog_has_one_glue_database_per_layer(dev: Synthesized) -> None:
+def test_catalog_has_one_glue_database_per_layer_kept_in_prod(dev: Synthesized, prod: Synthesized) -> None:
     databases = resources(dev, "telcopulse-dev-core", "AWS::Glue::Database").values()
     assert sorted(db["Properties"]["DatabaseInput"]["Name"] for db in databases) == sorted(NAMESPACES)
+    assert {
+        db["DeletionPolicy"] for db in resources(prod, "telcopulse-prod-core", "AWS::Glue::Database").values()
+    } == {"Retain"}
 
 
 @pytest.mark.parametrize("layer", LAYERS)
