@@ -19,6 +19,9 @@ import pandas as pd
 from pipelines.ports import QueryEngine
 
 OPERATOR_LOOKBACK = timedelta(days=7)
+# Gold's label for a reading without operator or postal code (pipelines.gold.schema.UNKNOWN; a test keeps
+# them equal; importing it here would pull Spark into the dashboard's image).
+UNKNOWN = "unknown"
 MINUTE_BUCKETS_UP_TO = timedelta(hours=2)
 
 # Freshness is judged per layer by its newest Iceberg commit; gold by its per-batch tables (outages commit
@@ -102,18 +105,22 @@ def status_counts(engine: QueryEngine, filters: Filters) -> pd.DataFrame:
     """Readings per postal code and network status in the range.
 
     Gold has no operator column, so with an operator filter the counts come from silver's readings of the
-    same range (the rows gold counted), restricted to readings with a postal code as gold's are.
+    same range (the rows gold counted), with gold's label for a missing operator or postal code.
     """
     if filters.operators:
         operator_sql, operator_params = _in_operators("operator", filters.operators)
         sql = f"""
             SELECT postal_code, status_name, count(*) AS readings
-            FROM telcopulse_silver.network_events
-            WHERE event_time >= ? AND event_time < ? AND postal_code IS NOT NULL{operator_sql}
+            FROM (
+                SELECT coalesce(postal_code, ?) AS postal_code, coalesce(operator, ?) AS operator, status_name
+                FROM telcopulse_silver.network_events
+                WHERE event_time >= ? AND event_time < ?
+            ) AS labelled
+            WHERE 1 = 1{operator_sql}
             GROUP BY postal_code, status_name
             ORDER BY postal_code, status_name
         """
-        return _frame(engine, sql, [filters.start, filters.end, *operator_params])
+        return _frame(engine, sql, [UNKNOWN, UNKNOWN, filters.start, filters.end, *operator_params])
     sql = """
         SELECT postal_code, status_name, CAST(sum(event_count) AS BIGINT) AS readings
         FROM telcopulse_gold.postal_status_counts

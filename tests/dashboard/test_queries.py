@@ -64,7 +64,17 @@ def test_status_counts_come_from_gold_or_from_silver_per_operator(
         ["28001", "OUT_OF_SERVICE", 2],
     ]
     orange = queries.status_counts(engine, last(lake, timedelta(hours=1), ("Orange",)))
-    assert orange.values.tolist() == [["08001", "OUT_OF_SERVICE", 1], ["28001", "IN_SERVICE", 2]]
+    assert orange.values.tolist() == [
+        ["08001", "OUT_OF_SERVICE", 1],
+        ["28001", "IN_SERVICE", 2],
+        ["unknown", "IN_SERVICE", 1],
+    ]
+
+
+def test_unknown_is_gold_s_label_for_missing_values() -> None:
+    from pipelines.gold.schema import UNKNOWN
+
+    assert queries.UNKNOWN == UNKNOWN
 
 
 def test_outages_lists_open_ones_first_and_those_ended_in_range(
