@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TP := $(BIN)/telcopulse
 INPUT ?=
+SIMULATE_RATE ?=
 PYTEST_ARGS ?=
 
 .PHONY: setup run test test-faults dq-report bench bench-smoke lint synth clean
@@ -28,7 +29,7 @@ node_modules/.installed: package.json package-lock.json .npmrc
 	touch $@
 
 run: setup
-	$(TP) start $(if $(INPUT),--csv $(INPUT),)
+	$(TP) start $(if $(INPUT),--csv $(INPUT),) $(if $(SIMULATE_RATE),--simulate-rate $(SIMULATE_RATE),)
 
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS)

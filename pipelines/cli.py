@@ -61,7 +61,9 @@ def up(shards: Annotated[int | None, typer.Option(help="shards of a new stream (
     settings = _settings()
     configure_logging()
     pid = stack.up(settings, shards=shards)
-    typer.echo(f"kinesalite pid {pid} on 127.0.0.1:{settings.kinesis_port}, stream {settings.stream_name} ACTIVE")
+    typer.echo(
+        f"kinesalite pid {pid} on 127.0.0.1:{settings.kinesis_port}, stream {settings.stream_name} ACTIVE"
+    )
 
 
 @app.command()
@@ -76,15 +78,25 @@ def down() -> None:
 @app.command()
 def produce(
     csv: Annotated[Path | None, typer.Option(help="replay a phone-log CSV like the sample")] = None,
-    on_date: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD for every row (default: last 24 h)")] = None,
+    on_date: Annotated[
+        str | None, typer.Option("--date", help="YYYY-MM-DD for every row (default: last 24 h)")
+    ] = None,
     simulate: Annotated[bool, typer.Option(help="simulate a fleet instead of replaying a file")] = False,
-    rate: Annotated[float | None, typer.Option(help="records per second (default: as fast as possible)")] = None,
+    rate: Annotated[
+        float | None, typer.Option(help="records per second (default: as fast as possible)")
+    ] = None,
     duration: Annotated[float, typer.Option(help="seconds of simulated readings")] = 60.0,
     devices: Annotated[int, typer.Option(help="simulated phones")] = 200,
     seed: Annotated[int, typer.Option(help="random seed of the simulation")] = 1,
-    outage: Annotated[list[str] | None, typer.Option(help="POSTAL_CODE:START_S:DURATION_S (repeatable)")] = None,
-    realtime: Annotated[bool, typer.Option(help="simulate: send at --rate (off: event times spaced at --rate, "
-                                                  "sent as fast as possible)")] = True,
+    outage: Annotated[
+        list[str] | None, typer.Option(help="POSTAL_CODE:START_S:DURATION_S (repeatable)")
+    ] = None,
+    realtime: Annotated[
+        bool,
+        typer.Option(
+            help="simulate: send at --rate (off: event times spaced at --rate, sent as fast as possible)"
+        ),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
     runtime: RuntimeOption = None,
 ) -> None:
@@ -92,7 +104,8 @@ def produce(
     from pipelines.adapters.registry import stream_sink
     from pipelines.producer.records import read_csv_records
     from pipelines.producer.send import send
-    from pipelines.producer.simulate import FleetModel, Outage, simulate as simulate_fleet
+    from pipelines.producer.simulate import FleetModel, Outage
+    from pipelines.producer.simulate import simulate as simulate_fleet
 
     configure_logging()
     settings = _settings(runtime)
@@ -100,16 +113,32 @@ def produce(
     if simulate:
         outages = tuple(Outage.parse(text) for text in outage or [])
         model = FleetModel.learn(SAMPLE_CSV)
-        records = simulate_fleet(model, rate=rate or 1000.0, duration_s=duration, devices=devices, seed=seed,
-                                 start=now, outages=outages)
+        records = simulate_fleet(
+            model,
+            rate=rate or 1000.0,
+            duration_s=duration,
+            devices=devices,
+            seed=seed,
+            start=now,
+            outages=outages,
+        )
         total = int((rate or 1000.0) * duration)
-        summary = send(records, stream_sink(settings), rate=rate if realtime else None, total=total,
-                       progress=sys.stderr.isatty())
+        summary = send(
+            records,
+            stream_sink(settings),
+            rate=rate if realtime else None,
+            total=total,
+            progress=sys.stderr.isatty(),
+        )
     else:
         path = csv or SAMPLE_CSV
         day = date.fromisoformat(on_date) if on_date else None
-        summary = send(read_csv_records(path, on_date=day, now=now), stream_sink(settings), rate=rate,
-                       progress=sys.stderr.isatty())
+        summary = send(
+            read_csv_records(path, on_date=day, now=now),
+            stream_sink(settings),
+            rate=rate,
+            progress=sys.stderr.isatty(),
+        )
     typer.echo(json.dumps(summary.as_dict()) if as_json else summary.line())
     if summary.failed:
         raise typer.Exit(1)
@@ -118,8 +147,12 @@ def produce(
 @app.command("run")
 def run_layer(
     layer: Annotated[Layer, typer.Argument(help="bronze, silver, gold, or all (each in its own process)")],
-    until_idle: Annotated[float | None, typer.Option(help="exit after this many seconds without input")] = None,
-    upstream_pid: Annotated[int | None, typer.Option(hidden=True, help="idle time counts once this pid exits")] = None,
+    until_idle: Annotated[
+        float | None, typer.Option(help="exit after this many seconds without input")
+    ] = None,
+    upstream_pid: Annotated[
+        int | None, typer.Option(hidden=True, help="idle time counts once this pid exits")
+    ] = None,
     runtime: RuntimeOption = None,
 ) -> None:
     """Run a streaming job (default: forever; Ctrl-C stops it cleanly)."""
@@ -135,8 +168,12 @@ def run_layer(
         if layer is Layer.BRONZE:
             job.run(settings, until_idle_s=until_idle, stop=stop)
         else:
-            job.run(settings, until_idle_s=until_idle, stop=stop,
-                    upstream_busy=(lambda: _pid_alive(upstream_pid)) if upstream_pid else None)
+            job.run(
+                settings,
+                until_idle_s=until_idle,
+                stop=stop,
+                upstream_busy=(lambda: _pid_alive(upstream_pid)) if upstream_pid else None,
+            )
 
 
 def _job_module(layer: Layer):  # type: ignore[no-untyped-def]
@@ -233,6 +270,66 @@ def dashboard(
 
 
 # --- operations ---
+
+
+@app.command()
+def start(
+    csv: Annotated[Path | None, typer.Option(help="CSV to replay (default: the sample)")] = None,
+    simulate_rate: Annotated[float, typer.Option(help="also simulate a fleet at this many readings/s")] = 0.0,
+    with_dashboard: Annotated[
+        bool, typer.Option("--dashboard/--no-dashboard", help="serve the dashboard")
+    ] = True,
+    port: Annotated[int, typer.Option(help="dashboard port (loopback)")] = 8501,
+) -> None:
+    """The whole pipeline locally: stack up, replay input, run bronze, silver and gold (and the dashboard).
+
+    Runs until Ctrl-C, then stops everything it started, kinesalite included if it started it.
+    """
+    from pipelines.local import stack
+
+    settings = _settings()
+    configure_logging()
+    stack_was_up = stack.recorded_pid(settings) is not None
+    stack.up(settings)
+    cli = [sys.executable, "-m", "pipelines.cli"]
+    subprocess.run([*cli, "produce", "--csv", str(csv or SAMPLE_CSV)], check=True)
+    children = [subprocess.Popen([*cli, "run", "all"])]
+    if with_dashboard:
+        children.append(subprocess.Popen([*cli, "dashboard", "--port", str(port)]))
+    if simulate_rate > 0:
+        children.append(
+            subprocess.Popen(
+                [
+                    *cli,
+                    "produce",
+                    "--simulate",
+                    "--rate",
+                    str(simulate_rate),
+                    "--duration",
+                    str(365 * 24 * 3600),
+                ]
+            )
+        )
+    stop = _stop_on_signals()
+    log.info(
+        "TelcoPulse is running%s; Ctrl-C stops it",
+        f", dashboard on http://127.0.0.1:{port}" if with_dashboard else "",
+    )
+    try:
+        while not stop.is_set() and all(child.poll() is None for child in children[:1]):
+            stop.wait(1.0)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if not stack_was_up:
+            stack.down(settings)
+    raise typer.Exit(children[0].returncode or 0)
 
 
 @app.command("setup-jars", hidden=True)

@@ -23,8 +23,13 @@ QUERY_ID = "telcopulse.query-id"
 BATCH_ID = "telcopulse.batch-id"
 POSITIONS = "telcopulse.positions"
 MAX_WRITE_ATTEMPTS = 10
-RETRYABLE = ("database is locked", "SQLITE_BUSY", "ValidationException", "CommitFailedException",
-             "CommitStateUnknownException")
+RETRYABLE = (
+    "database is locked",
+    "SQLITE_BUSY",
+    "ValidationException",
+    "CommitFailedException",
+    "CommitStateUnknownException",
+)
 log = logging.getLogger(__name__)
 
 
@@ -38,7 +43,12 @@ class Stamp:
     extra: Mapping[str, str] | None = None
 
     def properties(self) -> dict[str, str]:
-        return {WRITER: self.writer, QUERY_ID: self.query_id, BATCH_ID: str(self.batch_id), **(self.extra or {})}
+        return {
+            WRITER: self.writer,
+            QUERY_ID: self.query_id,
+            BATCH_ID: str(self.batch_id),
+            **(self.extra or {}),
+        }
 
 
 def last_stamp(spark: SparkSession, table: str, writer: str) -> dict[str, str] | None:
@@ -99,8 +109,12 @@ def write_once(spark: SparkSession, table: str, stamp: Stamp, write: Callable[[]
             message = str(exc)
             if attempt == MAX_WRITE_ATTEMPTS or not any(marker in message for marker in RETRYABLE):
                 raise
-            log.warning("write to %s failed (attempt %d), will retry: %s", table, attempt,
-                        next((m for m in RETRYABLE if m in message), "?"))
+            log.warning(
+                "write to %s failed (attempt %d), will retry: %s",
+                table,
+                attempt,
+                next((m for m in RETRYABLE if m in message), "?"),
+            )
             time.sleep(min(0.1 * 2**attempt, 5.0) * (1 + random.random()))
     return False
 

@@ -103,7 +103,11 @@ def start_foreach_batch(
 
 
 def await_query(
-    query: StreamingQuery, *, until_idle_s: float | None, stop: Event, upstream_busy: Callable[[], bool] | None = None
+    query: StreamingQuery,
+    *,
+    until_idle_s: float | None,
+    stop: Event,
+    upstream_busy: Callable[[], bool] | None = None,
 ) -> None:
     """Block until ``stop``, a failure (re-raised), or ``until_idle_s`` without new input rows.
 

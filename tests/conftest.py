@@ -73,7 +73,11 @@ def kinesalite(tmp_path: Path) -> Iterator[Settings]:
 
 
 def run_cli(
-    settings: Settings, *args: str, timeout: float = 300, check: bool = True, env: dict[str, str] | None = None
+    settings: Settings,
+    *args: str,
+    timeout: float = 300,
+    check: bool = True,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run `telcopulse ARGS` in a child process with ``settings``' home and port (plus ``env``)."""
     env = {
@@ -85,10 +89,16 @@ def run_cli(
         "TELCOPULSE_WINDOW_SECONDS": str(settings.window_seconds),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "pipelines.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"telcopulse {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-4000:]}")
+        raise AssertionError(
+            f"telcopulse {' '.join(args)} failed ({result.returncode}):\n{result.stderr[-4000:]}"
+        )
     return result
 
 
@@ -101,7 +111,8 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     with local_stack(tmp_path_factory.mktemp("replayed") / "home") as local:
         run_cli(local, "produce", "--csv", str(SAMPLE_CSV), "--date", "2026-11-22")
         report = BotoKinesisSink(kinesis_client(local), local.stream_name).put(
-            [(f"h{i}", raw) for i, (_, raw, _) in enumerate(HOSTILE)])
+            [(f"h{i}", raw) for i, (_, raw, _) in enumerate(HOSTILE)]
+        )
         assert report.sent == len(HOSTILE)
         run_cli(local, "run", "bronze", "--until-idle", "2")
         run_cli(local, "produce", "--csv", str(SAMPLE_CSV), "--date", "2026-11-22")

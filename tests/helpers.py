@@ -15,4 +15,7 @@ def read_table(settings: Settings, identifier: str) -> pa.Table:
 
 def snapshot_summaries(settings: Settings, identifier: str) -> list[dict[str, str]]:
     table = pyiceberg_catalog(settings).load_table(identifier)
-    return [dict(s.summary.additional_properties) | {"operation": s.summary.operation.value} for s in table.snapshots()]
+    return [
+        dict(s.summary.additional_properties) | {"operation": s.summary.operation.value}
+        for s in table.snapshots()
+    ]

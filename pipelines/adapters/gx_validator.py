@@ -75,15 +75,21 @@ class GxValidator:
             result = self._checkpoint_run(frame, params, result_format)
         else:
             batch = self._batch_definition.get_batch(batch_parameters={"dataframe": frame})
-            result = batch.validate(self._suite, expectation_parameters=dict(params), result_format=result_format)
+            result = batch.validate(
+                self._suite, expectation_parameters=dict(params), result_format=result_format
+            )
         return [self._outcome(r, len(frame)) for r in result.results]
 
-    def _checkpoint_run(self, frame: pd.DataFrame, params: Mapping[str, Any], result_format: dict[str, str]) -> Any:
+    def _checkpoint_run(
+        self, frame: pd.DataFrame, params: Mapping[str, Any], result_format: dict[str, str]
+    ) -> Any:
         import great_expectations as gx
 
         if self._checkpoint is None:
             definition = self._context.validation_definitions.add_or_update(
-                gx.ValidationDefinition(data=self._batch_definition, suite=self._suite, name=f"{self._suite.name}-vd")
+                gx.ValidationDefinition(
+                    data=self._batch_definition, suite=self._suite, name=f"{self._suite.name}-vd"
+                )
             )
             self._checkpoint = self._context.checkpoints.add_or_update(
                 gx.Checkpoint(
@@ -108,7 +114,9 @@ class GxValidator:
         column = config.kwargs.get("column") or config.kwargs.get("column_A")
         details = result.result or {}
         if result.exception_info and result.exception_info.get("raised_exception"):
-            log.error("expectation %s raised: %s", config.type, result.exception_info.get("exception_message"))
+            log.error(
+                "expectation %s raised: %s", config.type, result.exception_info.get("exception_message")
+            )
         return ExpectationOutcome(
             expectation=f"{column}:{config.type}",
             severity=str(getattr(config, "severity", None) or "critical").split(".")[-1].lower(),

@@ -33,7 +33,9 @@ def bootstrap_tables(
         except Exception as exc:  # noqa: BLE001 - a lost creation race surfaces as various JVM errors
             if attempt == attempts:
                 raise
-            log.info("catalog bootstrap raced another job (attempt %d): %s", attempt, str(exc).splitlines()[0])
+            log.info(
+                "catalog bootstrap raced another job (attempt %d): %s", attempt, str(exc).splitlines()[0]
+            )
             time.sleep(0.2 * attempt)
 
 
@@ -52,7 +54,9 @@ def _bootstrap_turn(settings: Settings) -> Iterator[None]:
 
 
 def _create_missing(spark: SparkSession, settings: Settings, tables: tuple[TableDef, ...]) -> None:
-    existing_namespaces = {row[0] for row in spark.sql(f"SHOW NAMESPACES IN {settings.catalog_name}").collect()}
+    existing_namespaces = {
+        row[0] for row in spark.sql(f"SHOW NAMESPACES IN {settings.catalog_name}").collect()
+    }
     for namespace in NAMESPACES:
         if namespace not in existing_namespaces:
             spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {settings.catalog_name}.{namespace}")
@@ -61,7 +65,9 @@ def _create_missing(spark: SparkSession, settings: Settings, tables: tuple[Table
             continue
         spark.sql(create_table_sql(table, settings.catalog_name))
         if table.sorted_by:
-            spark.sql(f"ALTER TABLE {settings.table(table.identifier)} WRITE ORDERED BY {', '.join(table.sorted_by)}")
+            spark.sql(
+                f"ALTER TABLE {settings.table(table.identifier)} WRITE ORDERED BY {', '.join(table.sorted_by)}"
+            )
         log.info("created table %s", table.identifier)
 
 
@@ -73,4 +79,6 @@ def pyiceberg_catalog(settings: Settings) -> Any:
         return load_catalog(settings.catalog_name, type="glue", warehouse=settings.warehouse)
     from pyiceberg.catalog.sql import SqlCatalog
 
-    return SqlCatalog(settings.catalog_name, uri=f"sqlite:///{settings.catalog_db}", warehouse=settings.warehouse)
+    return SqlCatalog(
+        settings.catalog_name, uri=f"sqlite:///{settings.catalog_db}", warehouse=settings.warehouse
+    )

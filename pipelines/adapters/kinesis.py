@@ -45,7 +45,9 @@ def kinesis_client(settings: Settings) -> Any:
             aws_secret_access_key="local",  # noqa: S106 - kinesalite ignores credentials
             config=config,
         )
-    return boto3.client("kinesis", region_name=settings.region, endpoint_url=settings.kinesis_url, config=config)
+    return boto3.client(
+        "kinesis", region_name=settings.region, endpoint_url=settings.kinesis_url, config=config
+    )
 
 
 def chunk_for_put(records: Sequence[tuple[str, bytes]]) -> list[list[tuple[str, bytes]]]:
@@ -93,9 +95,15 @@ class BotoKinesisSink:
                     Records=[{"PartitionKey": key, "Data": data} for key, data in pending],
                 )
             except (BotoCoreError, ClientError) as exc:
-                log.warning("put_records failed for %d records (attempt %d): %s", len(pending), attempt + 1, exc)
+                log.warning(
+                    "put_records failed for %d records (attempt %d): %s", len(pending), attempt + 1, exc
+                )
                 continue
-            failed = [entry for entry, result in zip(pending, response["Records"], strict=True) if "ErrorCode" in result]
+            failed = [
+                entry
+                for entry, result in zip(pending, response["Records"], strict=True)
+                if "ErrorCode" in result
+            ]
             report.sent += len(pending) - len(failed)
             pending = failed
             if not pending:
@@ -159,13 +167,18 @@ class BotoKinesisSource:
             self._iterators.clear()
             self._served.clear()
             self._shards = []
-            return StreamBatch(pa.Table.from_pydict({n: [] for n in RECORD_COLUMNS.names}, RECORD_COLUMNS), dict(positions))
+            return StreamBatch(
+                pa.Table.from_pydict({n: [] for n in RECORD_COLUMNS.names}, RECORD_COLUMNS), dict(positions)
+            )
         return StreamBatch(pa.Table.from_pydict(columns, RECORD_COLUMNS), new_positions)
 
-    def _read_shard(self, shard_id: str, positions: dict[str, str], columns: dict[str, list[Any]], budget: int) -> None:
+    def _read_shard(
+        self, shard_id: str, positions: dict[str, str], columns: dict[str, list[Any]], budget: int
+    ) -> None:
         while budget > 0:
             response = self._client.get_records(
-                ShardIterator=self._iterator(shard_id, positions.get(shard_id)), Limit=min(budget, MAX_GET_RECORDS)
+                ShardIterator=self._iterator(shard_id, positions.get(shard_id)),
+                Limit=min(budget, MAX_GET_RECORDS),
             )
             records = response["Records"]
             next_iterator = response.get("NextShardIterator")

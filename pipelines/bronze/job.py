@@ -48,14 +48,23 @@ def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | 
             continue
         records = spark.createDataFrame(batch.records.to_pandas(), schema=STREAM_RECORD)
         rows = to_bronze_rows(records, ingest_time=datetime.now(UTC))
-        stamp = ledger.Stamp(WRITER, settings.stream_name, batch_id, {ledger.POSITIONS: json.dumps(batch.positions)})
+        stamp = ledger.Stamp(
+            WRITER, settings.stream_name, batch_id, {ledger.POSITIONS: json.dumps(batch.positions)}
+        )
         crash_point("bronze.before-commit", batch_id)
         ledger.append_once(rows, table, stamp)
         crash_point("bronze.after-commit", batch_id)
         positions, batch_id = batch.positions, batch_id + 1
         written += batch.size
         idle_since = time.monotonic()
-        log_batch(log, layer=WRITER, batch_id=stamp.batch_id, rows_in=batch.size, rows_out=batch.size,
-                  rows_quarantined=0, duration_s=round(time.monotonic() - started, 3))
+        log_batch(
+            log,
+            layer=WRITER,
+            batch_id=stamp.batch_id,
+            rows_in=batch.size,
+            rows_out=batch.size,
+            rows_quarantined=0,
+            duration_s=round(time.monotonic() - started, 3),
+        )
     source.close()
     return written

@@ -44,8 +44,16 @@ def _ts(value: datetime) -> str:
     return f"TIMESTAMP '{value.replace(tzinfo=None).isoformat(sep=' ')}'"
 
 
-def additive_merge_sql(target: str, source: str, *, keys: tuple[str, ...], sums: tuple[str, ...],
-                       extra_updates: dict[str, str], lo: datetime, hi: datetime) -> str:
+def additive_merge_sql(
+    target: str,
+    source: str,
+    *,
+    keys: tuple[str, ...],
+    sums: tuple[str, ...],
+    extra_updates: dict[str, str],
+    lo: datetime,
+    hi: datetime,
+) -> str:
     """MERGE that adds ``sums`` of matching rows and inserts new ones, bounded to windows in [lo, hi]."""
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     updates = [f"{c} = t.{c} + s.{c}" for c in sums] + [f"{c} = {e}" for c, e in extra_updates.items()]
@@ -70,8 +78,17 @@ KPI_AVERAGES = {
 class GoldBatch:
     """Callable for ``foreachBatch`` over silver appends."""
 
-    def __init__(self, *, query_id: str, tables: GoldTables, window_seconds: int, rule: OutageRule,
-                 outage_lookback: timedelta, late_after: timedelta, source_range: object = None):
+    def __init__(
+        self,
+        *,
+        query_id: str,
+        tables: GoldTables,
+        window_seconds: int,
+        rule: OutageRule,
+        outage_lookback: timedelta,
+        late_after: timedelta,
+        source_range: object = None,
+    ):
         self._query_id = query_id
         self._tables = tables
         self._seconds = window_seconds
@@ -85,8 +102,12 @@ class GoldBatch:
         started = time.monotonic()
         spark = silver.sparkSession
         now = datetime.now(UTC)
-        stats = silver.agg(F.count(F.lit(1)), F.min("event_time"), F.max("event_time"),
-                           F.sum(F.when(F.col("event_time") < F.lit(now - self._late_after), 1).otherwise(0))).first()
+        stats = silver.agg(
+            F.count(F.lit(1)),
+            F.min("event_time"),
+            F.max("event_time"),
+            F.sum(F.when(F.col("event_time") < F.lit(now - self._late_after), 1).otherwise(0)),
+        ).first()
         assert stats is not None
         rows, first_event, last_event, late = int(stats[0]), stats[1], stats[2], int(stats[3] or 0)
         if rows == 0:
@@ -97,58 +118,120 @@ class GoldBatch:
         stamp = ledger.Stamp(WRITER, self._query_id, batch_id, extra)
         lo = first_event - timedelta(seconds=self._seconds)
         hi = last_event
-        silver = silver.select("event_time", "operator", "signal", "gps_precision_m", "postal_code", "status",
-                               "status_name", "device_id").persist()
+        silver = silver.select(
+            "event_time",
+            "operator",
+            "signal",
+            "gps_precision_m",
+            "postal_code",
+            "status",
+            "status_name",
+            "device_id",
+        ).persist()
         try:
-            self._merge(spark, stamp, self._tables.operator_kpis,
-                        operator_kpi_deltas(silver, seconds=self._seconds, updated_at=now),
-                        keys=("window_start", "operator"),
-                        sums=("signal_sum", "signal_count", "precision_sum", "precision_count"),
-                        extra_updates=KPI_AVERAGES, lo=lo, hi=hi)
+            self._merge(
+                spark,
+                stamp,
+                self._tables.operator_kpis,
+                operator_kpi_deltas(silver, seconds=self._seconds, updated_at=now),
+                keys=("window_start", "operator"),
+                sums=("signal_sum", "signal_count", "precision_sum", "precision_count"),
+                extra_updates=KPI_AVERAGES,
+                lo=lo,
+                hi=hi,
+            )
             crash_point("gold.after-kpis", batch_id)
-            self._merge(spark, stamp, self._tables.postal_status_counts,
-                        postal_status_deltas(silver, seconds=self._seconds, updated_at=now),
-                        keys=("window_start", "postal_code", "status", "status_name"), sums=("event_count",),
-                        extra_updates={}, lo=lo, hi=hi)
-            self._merge(spark, stamp, self._tables.postal_window_health,
-                        postal_health_deltas(silver, seconds=self._seconds, updated_at=now),
-                        keys=("window_start", "postal_code"), sums=("readings", "bad_readings"),
-                        extra_updates={"device_ids": "array_sort(array_union(t.device_ids, s.device_ids))"},
-                        lo=lo, hi=hi)
+            self._merge(
+                spark,
+                stamp,
+                self._tables.postal_status_counts,
+                postal_status_deltas(silver, seconds=self._seconds, updated_at=now),
+                keys=("window_start", "postal_code", "status", "status_name"),
+                sums=("event_count",),
+                extra_updates={},
+                lo=lo,
+                hi=hi,
+            )
+            self._merge(
+                spark,
+                stamp,
+                self._tables.postal_window_health,
+                postal_health_deltas(silver, seconds=self._seconds, updated_at=now),
+                keys=("window_start", "postal_code"),
+                sums=("readings", "bad_readings"),
+                extra_updates={"device_ids": "array_sort(array_union(t.device_ids, s.device_ids))"},
+                lo=lo,
+                hi=hi,
+            )
             crash_point("gold.after-health", batch_id)
             self._recompute_outages(spark, stamp, silver, lo=lo, hi=hi, now=now)
         finally:
             silver.unpersist()
         self.rows_merged += rows
-        log_batch(log, layer=WRITER, batch_id=batch_id, rows_in=rows, rows_out=rows, rows_quarantined=0,
-                  late_rows=late, duration_s=round(time.monotonic() - started, 3))
+        log_batch(
+            log,
+            layer=WRITER,
+            batch_id=batch_id,
+            rows_in=rows,
+            rows_out=rows,
+            rows_quarantined=0,
+            late_rows=late,
+            duration_s=round(time.monotonic() - started, 3),
+        )
 
-    def _merge(self, spark: SparkSession, stamp: ledger.Stamp, table: str, deltas: DataFrame, *,
-               keys: tuple[str, ...], sums: tuple[str, ...], extra_updates: dict[str, str],
-               lo: datetime, hi: datetime) -> None:
+    def _merge(
+        self,
+        spark: SparkSession,
+        stamp: ledger.Stamp,
+        table: str,
+        deltas: DataFrame,
+        *,
+        keys: tuple[str, ...],
+        sums: tuple[str, ...],
+        extra_updates: dict[str, str],
+        lo: datetime,
+        hi: datetime,
+    ) -> None:
         view = f"gold_deltas_{table.rsplit('.', 1)[-1]}"
         deltas.createOrReplaceTempView(view)
         sql = additive_merge_sql(table, view, keys=keys, sums=sums, extra_updates=extra_updates, lo=lo, hi=hi)
         ledger.run_once(spark, table, stamp, sql)
 
-    def _recompute_outages(self, spark: SparkSession, stamp: ledger.Stamp, silver: DataFrame, *,
-                           lo: datetime, hi: datetime, now: datetime) -> None:
+    def _recompute_outages(
+        self,
+        spark: SparkSession,
+        stamp: ledger.Stamp,
+        silver: DataFrame,
+        *,
+        lo: datetime,
+        hi: datetime,
+        now: datetime,
+    ) -> None:
         """Outages of the touched postal codes, recomputed from window health around the touched windows."""
-        touched = [r[0] for r in silver.where(F.col("postal_code").isNotNull()).select("postal_code").distinct()
-                   .collect()]
+        touched = [
+            r[0]
+            for r in silver.where(F.col("postal_code").isNotNull()).select("postal_code").distinct().collect()
+        ]
         if not touched:
             return
         start = lo - self._lookback
-        open_since = spark.table(self._tables.postal_outages).where(
-            F.col("postal_code").isin(touched)
-            & (F.col("outage_end").isNull() | (F.col("outage_end") >= F.lit(start)))
-        ).agg(F.min("outage_start")).first()
+        open_since = (
+            spark.table(self._tables.postal_outages)
+            .where(
+                F.col("postal_code").isin(touched)
+                & (F.col("outage_end").isNull() | (F.col("outage_end") >= F.lit(start)))
+            )
+            .agg(F.min("outage_start"))
+            .first()
+        )
         if open_since is not None and open_since[0] is not None:
             start = min(start, open_since[0])  # both naive UTC, as Spark returns timestamps in a UTC session
         health = spark.table(self._tables.postal_window_health).where(
             F.col("postal_code").isin(touched) & (F.col("window_start") >= F.lit(start))
         )
-        detect_outages(health, rule=self._rule, updated_at=now).createOrReplaceTempView("gold_outages_recomputed")
+        detect_outages(health, rule=self._rule, updated_at=now).createOrReplaceTempView(
+            "gold_outages_recomputed"
+        )
         codes = ", ".join("'" + code.replace("'", "''") + "'" for code in touched)
         sql = (
             f"MERGE INTO {self._tables.postal_outages} t USING gold_outages_recomputed s "

@@ -81,8 +81,13 @@ def postal_status_deltas(df: DataFrame, *, seconds: int, updated_at: datetime) -
     _require(df, "postal_status_deltas", ("event_time", "postal_code", "status", "status_name"))
     return (
         with_window(df, seconds=seconds)
-        .groupBy("window_start", "window_end", _or_unknown("postal_code").alias("postal_code"), "status",
-                 "status_name")
+        .groupBy(
+            "window_start",
+            "window_end",
+            _or_unknown("postal_code").alias("postal_code"),
+            "status",
+            "status_name",
+        )
         .agg(F.count(F.lit(1)).alias("event_count"))
         .withColumn("updated_at", F.lit(updated_at).cast("timestamp"))
         .select(*schema.POSTAL_STATUS_COUNTS.fieldNames())
@@ -97,8 +102,9 @@ def postal_health_deltas(df: DataFrame, *, seconds: int, updated_at: datetime) -
         .groupBy("window_start", "window_end", "postal_code")
         .agg(
             F.count(F.lit(1)).alias("readings"),
-            F.sum(F.when(F.col("status").isin(*schema.BAD_STATUSES), 1).otherwise(0)).cast("long").alias(
-                "bad_readings"),
+            F.sum(F.when(F.col("status").isin(*schema.BAD_STATUSES), 1).otherwise(0))
+            .cast("long")
+            .alias("bad_readings"),
             F.array_sort(F.collect_set("device_id")).alias("device_ids"),
         )
         .withColumn("updated_at", F.lit(updated_at).cast("timestamp"))
@@ -114,15 +120,25 @@ def detect_outages(health: DataFrame, *, rule: OutageRule, updated_at: datetime)
     a group starts a new outage unless fewer than ``close_after_healthy_windows`` healthy windows
     separate it from the previous bad window.
     """
-    _require(health, "detect_outages", ("postal_code", "window_start", "window_end", "readings", "bad_readings",
-                                        "device_ids"))
+    _require(
+        health,
+        "detect_outages",
+        ("postal_code", "window_start", "window_end", "readings", "bad_readings", "device_ids"),
+    )
     share = F.col("bad_readings") / F.col("readings")
-    is_bad = ((F.col("readings") >= rule.min_readings) & (F.size("device_ids") >= rule.min_devices)
-              & (share >= rule.min_bad_share))
-    by_time = Window.partitionBy("postal_code").orderBy("window_start").rowsBetween(Window.unboundedPreceding, 0)
+    is_bad = (
+        (F.col("readings") >= rule.min_readings)
+        & (F.size("device_ids") >= rule.min_devices)
+        & (share >= rule.min_bad_share)
+    )
+    by_time = (
+        Window.partitionBy("postal_code").orderBy("window_start").rowsBetween(Window.unboundedPreceding, 0)
+    )
     classified = (
         health.withColumn("share", share)
-        .withColumn("kind", F.when(is_bad, "bad").when((F.col("readings") > 0) & (share < rule.min_bad_share), "ok"))
+        .withColumn(
+            "kind", F.when(is_bad, "bad").when((F.col("readings") > 0) & (share < rule.min_bad_share), "ok")
+        )
         .where(F.col("kind").isNotNull())
         .withColumn("grp", F.sum(F.when(F.col("kind") == "bad", 1).otherwise(0)).over(by_time))
         .where(F.col("grp") > 0)
@@ -140,7 +156,8 @@ def detect_outages(health: DataFrame, *, rule: OutageRule, updated_at: datetime)
     by_group = Window.partitionBy("postal_code").orderBy("grp")
     previous_healthy = F.lag("healthy_after").over(by_group)
     numbered = groups.withColumn(
-        "opens", (previous_healthy.isNull() | (previous_healthy >= rule.close_after_healthy_windows)).cast("int")
+        "opens",
+        (previous_healthy.isNull() | (previous_healthy >= rule.close_after_healthy_windows)).cast("int"),
     ).withColumn("outage", F.sum("opens").over(by_group.rowsBetween(Window.unboundedPreceding, 0)))
     return (
         numbered.groupBy("postal_code", "outage")
@@ -150,7 +167,9 @@ def detect_outages(health: DataFrame, *, rule: OutageRule, updated_at: datetime)
             F.max_by("healthy_after", "grp").alias("trailing_healthy"),
             F.sum("readings").cast("long").alias("readings"),
             F.sum("bad_readings").cast("long").alias("bad_readings"),
-            F.size(F.array_distinct(F.flatten(F.collect_list("devices")))).cast("long").alias("devices_affected"),
+            F.size(F.array_distinct(F.flatten(F.collect_list("devices"))))
+            .cast("long")
+            .alias("devices_affected"),
             F.max("worst_bad_share").alias("worst_bad_share"),
         )
         .withColumn(

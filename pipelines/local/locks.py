@@ -23,7 +23,9 @@ def job_lock(run_dir: Path, job: str) -> Iterator[None]:
         handle.seek(0)
         holder = handle.read().strip() or "?"
         handle.close()
-        raise JobAlreadyRunningError(f"job {job} is already running (pid {holder}); refusing to start a second copy")
+        raise JobAlreadyRunningError(
+            f"job {job} is already running (pid {holder}); refusing to start a second copy"
+        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))

@@ -79,11 +79,15 @@ def start_kinesalite(settings: Settings, *, timeout_s: float = 30.0) -> int:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise StackNotRunningError(f"kinesalite exited with {process.returncode}; see {settings.logs_dir}")
+            raise StackNotRunningError(
+                f"kinesalite exited with {process.returncode}; see {settings.logs_dir}"
+            )
         if healthy(client):
             return process.pid
         time.sleep(0.1)
-    raise StackNotRunningError(f"kinesalite did not answer on port {settings.kinesis_port} in {timeout_s:.0f}s")
+    raise StackNotRunningError(
+        f"kinesalite did not answer on port {settings.kinesis_port} in {timeout_s:.0f}s"
+    )
 
 
 def ensure_stream(settings: Settings, *, shards: int | None = None, timeout_s: float = 30.0) -> None:

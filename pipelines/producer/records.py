@@ -84,4 +84,3 @@ def read_csv_records(path: Path, *, on_date: date | None, now: datetime) -> Iter
             event_id = f"csv-{fingerprint}-{day.isoformat() if day else 'nodate'}-{index:07d}"
             payload = csv_row_to_payload(row, event_id=event_id, event_time=event_time)
             yield Record(partition_key=event_id, data=encode(payload))
-

@@ -26,11 +26,18 @@ class SendSummary:
         return self.sent / self.seconds if self.seconds > 0 else 0.0
 
     def as_dict(self) -> dict[str, float | int]:
-        return {"sent": self.sent, "retried": self.retried, "failed": self.failed, "seconds": round(self.seconds, 3)}
+        return {
+            "sent": self.sent,
+            "retried": self.retried,
+            "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+        }
 
     def line(self) -> str:
-        return (f"sent={self.sent} retried={self.retried} failed={self.failed} "
-                f"seconds={self.seconds:.2f} rate={self.rate:.0f}/s")
+        return (
+            f"sent={self.sent} retried={self.retried} failed={self.failed} "
+            f"seconds={self.seconds:.2f} rate={self.rate:.0f}/s"
+        )
 
 
 def _batches(records: Iterable[Record], size: int) -> Iterator[list[Record]]:

@@ -11,7 +11,12 @@ from pathlib import Path
 
 from pipelines.producer.records import SCHEMA_VERSION, Record, encode
 
-STATUS_NAMES = {0: "STATE_IN_SERVICE", 1: "STATE_OUT_OF_SERVICE", 2: "STATE_EMERGENCY_ONLY", 3: "STATE_POWER_OFF"}
+STATUS_NAMES = {
+    0: "STATE_IN_SERVICE",
+    1: "STATE_OUT_OF_SERVICE",
+    2: "STATE_EMERGENCY_ONLY",
+    3: "STATE_POWER_OFF",
+}
 # How often a healthy phone reports each status (Android ServiceState); the sample only has 0.
 _HEALTHY_STATUS_WEIGHTS = (0.97, 0.015, 0.005, 0.01)
 _OUTAGE_STATUS_WEIGHTS = (0.1, 0.6, 0.3, 0.0)
@@ -53,7 +58,11 @@ class FleetModel:
     def learn(cls, sample: Path | None) -> FleetModel:
         if sample is None or not sample.exists():
             return cls(
-                operator_networks=[("Movistar", "movistar"), ("Orange", "orange"), ("vodafone ES", "vodafone")],
+                operator_networks=[
+                    ("Movistar", "movistar"),
+                    ("Orange", "orange"),
+                    ("vodafone ES", "vodafone"),
+                ],
                 postal_places=[("08001", 41.38, 2.17), ("28001", 40.42, -3.70), ("46001", 39.47, -0.37)],
                 signals=list(range(0, 32)),
                 precisions=[5.0, 10.0, 20.0, 50.0],

@@ -36,8 +36,9 @@ ROWS_DUPLICATE = "telcopulse.rows-duplicate"
 DATA_DOCS_EVERY_S = 60.0
 
 
-def typed_and_routed(bronze: DataFrame, *, suite: Mapping[str, Any], canonical: Mapping[str, str],
-                     params: Mapping[str, Any]) -> DataFrame:
+def typed_and_routed(
+    bronze: DataFrame, *, suite: Mapping[str, Any], canonical: Mapping[str, str], params: Mapping[str, Any]
+) -> DataFrame:
     """The whole pure part of silver: parse -> normalize -> route by the suite's rules."""
     return (
         bronze.transform(parse_events)
@@ -65,8 +66,17 @@ class BatchCounts:
 class SilverBatch:
     """Callable for ``foreachBatch``; holds what every batch shares (suite, validator, tables)."""
 
-    def __init__(self, settings: Settings, *, query_id: str, suite: Mapping[str, Any], suite_version: str,
-                 canonical_operator_names: list[str], validator: GxValidator, tables: tuple[str, str, str]):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        query_id: str,
+        suite: Mapping[str, Any],
+        suite_version: str,
+        canonical_operator_names: list[str],
+        validator: GxValidator,
+        tables: tuple[str, str, str],
+    ):
         self._settings = settings
         self._query_id = query_id
         self._suite = suite
@@ -81,8 +91,10 @@ class SilverBatch:
         started = time.monotonic()
         spark = bronze.sparkSession
         stamp = ledger.Stamp(WRITER, self._query_id, batch_id)
-        done = {table: ledger.committed_summary(spark, table, stamp)
-                for table in (self._silver, self._quarantine, self._dq)}
+        done = {
+            table: ledger.committed_summary(spark, table, stamp)
+            for table in (self._silver, self._quarantine, self._dq)
+        }
         if all(done.values()):
             log.info("silver batch %d already committed everywhere: skipped", batch_id)
             return
@@ -92,7 +104,9 @@ class SilverBatch:
             return  # an empty trigger: nothing to commit, and a replay of it is empty too
         max_ingest = size[1]
         params = suite_params(max_ingest, max_future_minutes=self._settings.max_future_minutes)
-        routed = typed_and_routed(bronze, suite=self._suite, canonical=self._canonical, params=params).persist()
+        routed = typed_and_routed(
+            bronze, suite=self._suite, canonical=self._canonical, params=params
+        ).persist()
         try:
             counts = self._count(routed)
             now = datetime.now(UTC)
@@ -100,17 +114,29 @@ class SilverBatch:
             crash_point("silver.after-silver", batch_id)
             if not done[self._quarantine]:
                 rejected = routed.where(F.size(schema.REASONS) > 0)
-                ledger.append_once(to_quarantine_rows(rejected, suite_version=self._suite_version, quarantined_at=now),
-                              self._quarantine, stamp)
+                ledger.append_once(
+                    to_quarantine_rows(rejected, suite_version=self._suite_version, quarantined_at=now),
+                    self._quarantine,
+                    stamp,
+                )
             crash_point("silver.after-quarantine", batch_id)
             if not done[self._dq]:
                 outcomes = self._validate(routed, params)
-                ledger.append_once(self._dq_row(spark, stamp, counts, duplicates, outcomes, now), self._dq, stamp)
+                ledger.append_once(
+                    self._dq_row(spark, stamp, counts, duplicates, outcomes, now), self._dq, stamp
+                )
         finally:
             routed.unpersist()
-        log_batch(log, layer=WRITER, batch_id=batch_id, rows_in=counts.rows_in,
-                  rows_out=counts.rows_valid - duplicates, rows_quarantined=counts.rows_quarantined,
-                  rows_duplicate=duplicates, duration_s=round(time.monotonic() - started, 3))
+        log_batch(
+            log,
+            layer=WRITER,
+            batch_id=batch_id,
+            rows_in=counts.rows_in,
+            rows_out=counts.rows_valid - duplicates,
+            rows_quarantined=counts.rows_quarantined,
+            rows_duplicate=duplicates,
+            duration_s=round(time.monotonic() - started, 3),
+        )
 
     @staticmethod
     def _count(routed: DataFrame) -> BatchCounts:
@@ -123,8 +149,9 @@ class SilverBatch:
         rows_in, valid = int(row["rows_in"]), int(row["rows_valid"] or 0)
         return BatchCounts(rows_in, valid, rows_in - valid, int(row["extra"] or 0))
 
-    def _write_silver(self, routed: DataFrame, stamp: ledger.Stamp, done: Mapping[str, str] | None,
-                      now: datetime) -> int:
+    def _write_silver(
+        self, routed: DataFrame, stamp: ledger.Stamp, done: Mapping[str, str] | None, now: datetime
+    ) -> int:
         """Append the new valid readings; returns how many valid rows were recognised duplicates."""
         if done:
             return int(done.get(ROWS_DUPLICATE, "0"))
@@ -141,8 +168,11 @@ class SilverBatch:
             written = rows.count()
             total_valid = routed.where(F.size(schema.REASONS) == 0).count()
             duplicates = total_valid - written
-            ledger.append_once(rows, self._silver, ledger.Stamp(stamp.writer, stamp.query_id, stamp.batch_id,
-                                                           {ROWS_DUPLICATE: str(duplicates)}))
+            ledger.append_once(
+                rows,
+                self._silver,
+                ledger.Stamp(stamp.writer, stamp.query_id, stamp.batch_id, {ROWS_DUPLICATE: str(duplicates)}),
+            )
         finally:
             rows.unpersist()
         self.rows_written += written
@@ -158,12 +188,27 @@ class SilverBatch:
             self._docs_built_at = time.monotonic()
         return outcomes
 
-    def _dq_row(self, spark: Any, stamp: ledger.Stamp, counts: BatchCounts, duplicates: int,
-                outcomes: list[ExpectationOutcome], now: datetime) -> DataFrame:
+    def _dq_row(
+        self,
+        spark: Any,
+        stamp: ledger.Stamp,
+        counts: BatchCounts,
+        duplicates: int,
+        outcomes: list[ExpectationOutcome],
+        now: datetime,
+    ) -> DataFrame:
         critical_ok = all(o.success for o in outcomes if o.severity == "critical")
         row = (
-            stamp.query_id, stamp.batch_id, now, self._suite["name"], self._suite_version,
-            counts.rows_in, counts.rows_valid, counts.rows_quarantined, duplicates, counts.rows_with_extra_fields,
+            stamp.query_id,
+            stamp.batch_id,
+            now,
+            self._suite["name"],
+            self._suite_version,
+            counts.rows_in,
+            counts.rows_valid,
+            counts.rows_quarantined,
+            duplicates,
+            counts.rows_with_extra_fields,
             critical_ok and counts.rows_quarantined == 0,
             [(o.expectation, o.severity, o.success, o.element_count, o.unexpected_count) for o in outcomes],
         )

@@ -13,7 +13,8 @@ from threading import Event
 
 from catalog.reference import canonical_operator_names
 from catalog.tables import BRONZE_EVENTS, DQ_RESULTS, QUARANTINE, SILVER_EVENTS
-from expectations import SILVER_EVENTS as SUITE, load_suite, suite_version
+from expectations import SILVER_EVENTS as SUITE
+from expectations import load_suite, suite_version
 from pipelines import streaming
 from pipelines.adapters.gx_validator import GxValidator
 from pipelines.adapters.iceberg import bootstrap_tables
@@ -25,8 +26,13 @@ log = logging.getLogger(__name__)
 WRITER = "silver"
 
 
-def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | None = None,
-        upstream_busy: Callable[[], bool] | None = None) -> int:
+def run(
+    settings: Settings,
+    *,
+    until_idle_s: float | None = None,
+    stop: Event | None = None,
+    upstream_busy: Callable[[], bool] | None = None,
+) -> int:
     """Run the silver stream until ``stop`` or ``until_idle_s`` without new bronze rows."""
     spark = build_spark(settings, "telcopulse-silver")
     bootstrap_tables(spark, settings)
@@ -38,12 +44,16 @@ def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | 
         suite_version=suite_version(SUITE),
         canonical_operator_names=canonical_operator_names(),
         validator=GxValidator(load_suite(SUITE), docs_root=settings.data_docs_dir),
-        tables=(settings.table(SILVER_EVENTS.identifier), settings.table(QUARANTINE.identifier),
-                settings.table(DQ_RESULTS.identifier)),
+        tables=(
+            settings.table(SILVER_EVENTS.identifier),
+            settings.table(QUARANTINE.identifier),
+            settings.table(DQ_RESULTS.identifier),
+        ),
     )
     stream = streaming.read_iceberg_stream(spark, settings.table(BRONZE_EVENTS.identifier))
-    query = streaming.start_foreach_batch(stream, batch.process, checkpoint=checkpoint,
-                                          trigger_seconds=settings.trigger_seconds, name=WRITER)
+    query = streaming.start_foreach_batch(
+        stream, batch.process, checkpoint=checkpoint, trigger_seconds=settings.trigger_seconds, name=WRITER
+    )
     started = time.monotonic()
     streaming.await_query(query, until_idle_s=until_idle_s, stop=stop or Event(), upstream_busy=upstream_busy)
     log.info("silver stopped after %.1fs: %d rows written", time.monotonic() - started, batch.rows_written)

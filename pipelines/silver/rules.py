@@ -105,7 +105,9 @@ def _match_regex(kwargs: Mapping[str, Any], params: Mapping[str, Any]) -> Column
 def _pair_in_set(kwargs: Mapping[str, Any], params: Mapping[str, Any]) -> Column:
     a, b = F.col(kwargs["column_A"]), F.col(kwargs["column_B"])
     pairs = [(x, y) for x, y in _value(kwargs["value_pairs_set"], params)]
-    in_set = reduce(lambda acc, pair: acc | ((a == F.lit(pair[0])) & (b == F.lit(pair[1]))), pairs, F.lit(False))
+    in_set = reduce(
+        lambda acc, pair: acc | ((a == F.lit(pair[0])) & (b == F.lit(pair[1]))), pairs, F.lit(False)
+    )
     return ~(a.isNull() & b.isNull()) & ~F.coalesce(in_set, F.lit(False))
 
 
@@ -124,9 +126,17 @@ def rules_of(suite: Mapping[str, Any]) -> list[Rule]:
     rules = []
     for expectation in suite["expectations"]:
         if expectation["type"] not in _PREDICATES:
-            raise UnsupportedExpectationError(f"no row predicate for {expectation['type']}: add one to rules.py")
-        rules.append(Rule(expectation["type"], expectation["kwargs"], expectation.get("severity") or CRITICAL,
-                          expectation.get("notes") or ""))
+            raise UnsupportedExpectationError(
+                f"no row predicate for {expectation['type']}: add one to rules.py"
+            )
+        rules.append(
+            Rule(
+                expectation["type"],
+                expectation["kwargs"],
+                expectation.get("severity") or CRITICAL,
+                expectation.get("notes") or "",
+            )
+        )
     return rules
 
 

@@ -54,8 +54,21 @@ BRONZE_POINTER = ("shard_id", "sequence_number", "arrival_time", "ingest_time")
 NETWORK_EVENTS = StructType(
     [
         *[
-            StructField(f.name, f.dataType, f.name not in {"event_id", "schema_version", "event_time", "lat", "lon",
-                                                             "signal", "status", "status_name"})
+            StructField(
+                f.name,
+                f.dataType,
+                f.name
+                not in {
+                    "event_id",
+                    "schema_version",
+                    "event_time",
+                    "lat",
+                    "lon",
+                    "signal",
+                    "status",
+                    "status_name",
+                },
+            )
             for f in TYPED_FIELDS.fields
         ],
         StructField(EXTRA_FIELDS, ArrayType(StringType())),

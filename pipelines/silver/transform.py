@@ -16,7 +16,12 @@ from pyspark.sql import functions as F
 from pipelines.errors import SchemaMismatchError
 from pipelines.silver import schema
 
-STATUS_NAMES = {0: "STATE_IN_SERVICE", 1: "STATE_OUT_OF_SERVICE", 2: "STATE_EMERGENCY_ONLY", 3: "STATE_POWER_OFF"}
+STATUS_NAMES = {
+    0: "STATE_IN_SERVICE",
+    1: "STATE_OUT_OF_SERVICE",
+    2: "STATE_EMERGENCY_ONLY",
+    3: "STATE_POWER_OFF",
+}
 # A plain decimal or scientific number; Spark's own cast also accepts '12f' or '1.5d', which are not numbers.
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _NOT_FINITE = r'^"?[+-]?(?i)(nan|inf|infinity)"?$'
@@ -90,8 +95,10 @@ def parse_events(df: DataFrame) -> DataFrame:
     event_time = F.when(time_text.rlike(_UTC_OFFSET), time_text.cast("timestamp"))
     time_defects = [
         _defect(time_text.isNotNull() & ~time_text.rlike(_UTC_OFFSET), "event_time:missing_utc_offset"),
-        _defect(time_text.rlike(_UTC_OFFSET) & (~time_text.rlike(_ISO_DATE_TIME) | event_time.isNull()),
-                "event_time:not_a_timestamp"),
+        _defect(
+            time_text.rlike(_UTC_OFFSET) & (~time_text.rlike(_ISO_DATE_TIME) | event_time.isNull()),
+            "event_time:not_a_timestamp",
+        ),
     ]
     status_name = F.coalesce(
         _blank_to_null(raw("description")),
@@ -99,8 +106,18 @@ def parse_events(df: DataFrame) -> DataFrame:
     )
     postal = _blank_to_null(raw("postal_code"))
     known = F.array(*[F.lit(name) for name in schema.CONTRACT_FIELDS])
-    defects = [payload_defect, *v_defects, *time_defects, *lat_defects, *lon_defects, *signal_defects,
-               *status_defects, *speed_defects, *sat_defects, *precision_defects]
+    defects = [
+        payload_defect,
+        *v_defects,
+        *time_defects,
+        *lat_defects,
+        *lon_defects,
+        *signal_defects,
+        *status_defects,
+        *speed_defects,
+        *sat_defects,
+        *precision_defects,
+    ]
     return df.select(
         _blank_to_null(raw("event_id")).alias("event_id"),
         schema_version.alias("schema_version"),
@@ -140,7 +157,7 @@ def canonical_operators(names: list[str]) -> dict[str, str]:
 
 
 def normalize_operator(df: DataFrame, *, canonical: Mapping[str, str]) -> DataFrame:
-    """Map ``operator`` onto its canonical spelling (unknown names stay as sent); ``operator_raw`` keeps the original."""
+    """Map ``operator`` onto its canonical spelling; unknown names stay as sent, ``operator_raw`` keeps the original."""
     _require(df, "normalize_operator", ("operator",))
     if not canonical:
         return df

@@ -24,10 +24,19 @@ def _put(settings: Settings, records: list[tuple[str, bytes]]) -> None:
 
 
 def _run_bronze_crashing_at(settings: Settings, point: str) -> int:
-    env = {**os.environ, "TELCOPULSE_HOME": str(settings.home), "TELCOPULSE_KINESIS_PORT": str(settings.kinesis_port),
-           "TELCOPULSE_BRONZE_MAX_BATCH_RECORDS": "300", CRASH_ENV: point}
-    process = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "bronze", "--until-idle", "2"],
-                             env=env, capture_output=True, timeout=300)
+    env = {
+        **os.environ,
+        "TELCOPULSE_HOME": str(settings.home),
+        "TELCOPULSE_KINESIS_PORT": str(settings.kinesis_port),
+        "TELCOPULSE_BRONZE_MAX_BATCH_RECORDS": "300",
+        CRASH_ENV: point,
+    }
+    process = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "bronze", "--until-idle", "2"],
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
     return process.returncode
 
 
@@ -56,7 +65,9 @@ def test_odd_records_are_kept_byte_for_byte(kinesalite: Settings) -> None:
     assert digests == sorted(hashlib.sha256(d).hexdigest() for d in (not_utf8, one_mib, b"{}"))
 
 
-@pytest.mark.parametrize("point", ["bronze.before-commit:1", "bronze.after-commit:1", "bronze.after-commit:0"])
+@pytest.mark.parametrize(
+    "point", ["bronze.before-commit:1", "bronze.after-commit:1", "bronze.after-commit:0"]
+)
 def test_kill_9_at_any_point_keeps_every_record_exactly_once(kinesalite: Settings, point: str) -> None:
     records = [(f"key-{i % 37}", f'{{"n": {i}}}'.encode()) for i in range(1500)]
     _put(kinesalite, records)
@@ -66,8 +77,9 @@ def test_kill_9_at_any_point_keeps_every_record_exactly_once(kinesalite: Setting
 
     rows = read_table(kinesalite, BRONZE)
     assert sorted(rows.column("data").to_pylist()) == sorted(data for _, data in records)
-    assert rows.num_rows == len(set(zip(rows.column("shard_id").to_pylist(),
-                                        rows.column("sequence_number").to_pylist(), strict=True)))
+    assert rows.num_rows == len(
+        set(zip(rows.column("shard_id").to_pylist(), rows.column("sequence_number").to_pylist(), strict=True))
+    )
 
 
 def test_restart_of_kinesalite_loses_nothing(kinesalite: Settings) -> None:
@@ -82,4 +94,6 @@ def test_restart_of_kinesalite_loses_nothing(kinesalite: Settings) -> None:
     run_cli(kinesalite, "run", "bronze", "--until-idle", "2")
 
     data = read_table(kinesalite, BRONZE).column("data").to_pylist()
-    assert sorted(data) == sorted([f"before-{i}".encode() for i in range(200)] + [f"after-{i}".encode() for i in range(200)])
+    assert sorted(data) == sorted(
+        [f"before-{i}".encode() for i in range(200)] + [f"after-{i}".encode() for i in range(200)]
+    )

@@ -31,34 +31,50 @@ Totals = dict[str, tuple[Any, ...]]
 
 
 def gold_operator_totals(settings: Settings) -> Totals:
-    kpis = read_table(settings, KPIS)
-    return _group(kpis, "operator", ("signal_sum", "signal_count", "precision_sum", "precision_count"))
+    return _group(
+        read_table(settings, KPIS),
+        "operator",
+        ("signal_sum", "signal_count", "precision_sum", "precision_count"),
+    )
 
 
 def gold_status_totals(settings: Settings) -> Totals:
-    counts = read_table(settings, STATUS)
-    rows = duckdb.sql("SELECT postal_code || '/' || status AS k, sum(event_count) FROM counts GROUP BY 1").fetchall()
+    rows = (
+        duckdb.arrow(read_table(settings, STATUS))
+        .query("counts", "SELECT postal_code || '/' || status AS k, sum(event_count) FROM counts GROUP BY 1")
+        .fetchall()
+    )
     return {k: (int(n),) for k, n in rows}
 
 
 def _group(rows: pa.Table, key: str, columns: tuple[str, ...]) -> Totals:
     sums = ", ".join(f"sum({c})" for c in columns)
-    return {row[0]: tuple(row[1:]) for row in duckdb.sql(f"SELECT {key}, {sums} FROM rows GROUP BY 1").fetchall()}
+    result = duckdb.arrow(rows).query("rows", f"SELECT {key}, {sums} FROM rows GROUP BY 1").fetchall()
+    return {row[0]: tuple(row[1:]) for row in result}
 
 
 def silver_operator_totals(settings: Settings) -> Totals:
-    silver = read_table(settings, SILVER)
-    rows = duckdb.sql(
-        "SELECT coalesce(operator, 'unknown'), sum(signal), count(signal), "
-        "coalesce(sum(CAST(gps_precision_m AS DECIMAL(38,6))), 0), count(gps_precision_m) FROM silver GROUP BY 1"
-    ).fetchall()
+    rows = (
+        duckdb.arrow(read_table(settings, SILVER))
+        .query(
+            "silver",
+            "SELECT coalesce(operator, 'unknown'), sum(signal), count(signal), "
+            "coalesce(sum(CAST(gps_precision_m AS DECIMAL(38,6))), 0), count(gps_precision_m) FROM silver GROUP BY 1",
+        )
+        .fetchall()
+    )
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
 def silver_status_totals(settings: Settings) -> Totals:
-    silver = read_table(settings, SILVER)
-    rows = duckdb.sql(
-        "SELECT coalesce(postal_code, 'unknown') || '/' || status, count(*) FROM silver GROUP BY 1").fetchall()
+    rows = (
+        duckdb.arrow(read_table(settings, SILVER))
+        .query(
+            "silver",
+            "SELECT coalesce(postal_code, 'unknown') || '/' || status, count(*) FROM silver GROUP BY 1",
+        )
+        .fetchall()
+    )
     return {k: (int(n),) for k, n in rows}
 
 
@@ -94,7 +110,9 @@ def test_sample_gold_totals_equal_silver_and_the_csv(replayed: Settings) -> None
 def test_late_out_of_order_and_duplicate_events_count_once_in_their_window(tmp_path: Path) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     model = FleetModel.learn(SAMPLE_CSV)
-    on_time = list(simulate(model, rate=20, duration_s=120, devices=30, seed=7, start=now - timedelta(minutes=2)))
+    on_time = list(
+        simulate(model, rate=20, duration_s=120, devices=30, seed=7, start=now - timedelta(minutes=2))
+    )
     late = list(simulate(model, rate=10, duration_s=120, devices=30, seed=8, start=now - timedelta(hours=3)))
     random.Random(1).shuffle(on_time)
     with local_stack(tmp_path / "home", window_seconds=10) as local:
@@ -117,8 +135,20 @@ def test_late_out_of_order_and_duplicate_events_count_once_in_their_window(tmp_p
 def test_injected_outage_opens_and_closes_exactly_there(tmp_path: Path) -> None:
     code = next(p for p in FleetModel.learn(SAMPLE_CSV).postal_places)[0]
     with local_stack(tmp_path / "home", window_seconds=10) as local:
-        run_cli(local, "produce", "--simulate", "--rate", "100", "--duration", "150", "--devices", "20",
-                "--outage", f"{code}:40:50", "--no-realtime")
+        run_cli(
+            local,
+            "produce",
+            "--simulate",
+            "--rate",
+            "100",
+            "--duration",
+            "150",
+            "--devices",
+            "20",
+            "--outage",
+            f"{code}:40:50",
+            "--no-realtime",
+        )
         run_cli(local, "run", "all", "--until-idle", "3")
 
         start = min(read_table(local, SILVER).column("event_time").to_pylist())
@@ -136,8 +166,9 @@ def test_kill_9_of_gold_mid_batch_never_double_counts(tmp_path: Path) -> None:
         run_cli(local, "produce", "--csv", str(SAMPLE_CSV), "--date", "2026-11-22")
         run_cli(local, "run", "bronze", "--until-idle", "2")
         run_cli(local, "run", "silver", "--until-idle", "3")
-        crashed = run_cli(local, "run", "gold", "--until-idle", "3", check=False,
-                          env={CRASH_ENV: "gold.after-health:0"})
+        crashed = run_cli(
+            local, "run", "gold", "--until-idle", "3", check=False, env={CRASH_ENV: "gold.after-health:0"}
+        )
         assert crashed.returncode == -9
 
         run_cli(local, "run", "gold", "--until-idle", "3")

@@ -44,17 +44,23 @@ def test_each_hostile_record_is_quarantined_with_its_reason(replayed: Settings) 
 def test_every_bronze_record_is_accounted_for_exactly_once(replayed: Settings) -> None:
     bronze, silver = read_table(replayed, BRONZE), read_table(replayed, SILVER)
     quarantine, dq = read_table(replayed, QUARANTINE), read_table(replayed, DQ)
-    totals = {name: pc.sum(dq.column(name)).as_py() for name in
-              ("rows_in", "rows_valid", "rows_quarantined", "rows_duplicate")}
+    totals = {
+        name: pc.sum(dq.column(name)).as_py()
+        for name in ("rows_in", "rows_valid", "rows_quarantined", "rows_duplicate")
+    }
 
     assert bronze.num_rows == 2000 + len(HOSTILE) == totals["rows_in"]
     assert totals["rows_in"] == totals["rows_valid"] + totals["rows_quarantined"]
     assert totals["rows_valid"] == silver.num_rows + totals["rows_duplicate"]
     assert totals["rows_duplicate"] == 1000 and totals["rows_quarantined"] == quarantine.num_rows
-    pointers = set(zip(bronze.column("shard_id").to_pylist(), bronze.column("sequence_number").to_pylist(),
-                       strict=True))
-    landed = [(r["shard_id"], r["sequence_number"]) for t in (silver, quarantine) for r in
-              t.select(["shard_id", "sequence_number"]).to_pylist()]
+    pointers = set(
+        zip(bronze.column("shard_id").to_pylist(), bronze.column("sequence_number").to_pylist(), strict=True)
+    )
+    landed = [
+        (r["shard_id"], r["sequence_number"])
+        for t in (silver, quarantine)
+        for r in t.select(["shard_id", "sequence_number"]).to_pylist()
+    ]
     assert len(landed) == len(set(landed)) and set(landed) <= pointers
 
 

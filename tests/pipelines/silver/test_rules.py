@@ -21,13 +21,19 @@ def validator() -> GxValidator:
 
 
 def test_predicates_flag_exactly_gx_unexpected_rows(spark: SparkSession, validator: GxValidator) -> None:
-    extra = [payload(event_id=f"w{i}", provider=p, activity=a, precission=m, postal_code=c)
-             for i, (p, a, m, c) in enumerate([("glonass", "DANCING", "900", "08/001"), ("gps", "STILL", "12", "1")])]
+    extra = [
+        payload(event_id=f"w{i}", provider=p, activity=a, precission=m, postal_code=c)
+        for i, (p, a, m, c) in enumerate(
+            [("glonass", "DANCING", "900", "08/001"), ("gps", "STILL", "12", "1")]
+        )
+    ]
     df = routed(spark, [raw for _, raw, _ in HOSTILE] + [payload()] + extra)
     df = df.orderBy(F.col("sequence_number").cast("int")).cache()
     typed = pa.Table.from_batches(df.select(*schema.TYPED_COLUMNS)._collect_as_arrow())
-    outcomes = {o.expectation + "/" + o.severity: o
-                for o in validator.validate(to_validation_frame(typed), PARAMS, complete=True)}
+    outcomes = {
+        o.expectation + "/" + o.severity: o
+        for o in validator.validate(to_validation_frame(typed), PARAMS, complete=True)
+    }
     rules = rules_of(load_suite(SILVER_EVENTS))
 
     flags = df.select(*[rule.unexpected(PARAMS).alias(f"r{i}") for i, rule in enumerate(rules)]).collect()

@@ -33,8 +33,9 @@ def bronze(spark: SparkSession, payloads: list[bytes]) -> DataFrame:
 
 
 def routed(spark: SparkSession, payloads: list[bytes]) -> DataFrame:
-    return typed_and_routed(bronze(spark, payloads), suite=load_suite(SILVER_EVENTS), canonical=CANONICAL,
-                            params=PARAMS)
+    return typed_and_routed(
+        bronze(spark, payloads), suite=load_suite(SILVER_EVENTS), canonical=CANONICAL, params=PARAMS
+    )
 
 
 def test_parse_events_types_a_sample_row(spark: SparkSession) -> None:
@@ -42,24 +43,40 @@ def test_parse_events_types_a_sample_row(spark: SparkSession) -> None:
 
     assert row is not None
     assert (row.event_id, row.lat, row.lon, row.signal, row.status, row.status_name) == (
-        "ev-good", 41.67089, 0.53407, 2, 0, "STATE_IN_SERVICE")
+        "ev-good",
+        41.67089,
+        0.53407,
+        2,
+        0,
+        "STATE_IN_SERVICE",
+    )
     assert (row.satellites, row.gps_precision_m, row.location_provider, row.defects) == (4, 51.0, "gps", [])
     assert row.event_time == datetime(2026, 11, 23, 10, 0)
 
 
 def test_parse_events_postal_codes_lose_float_suffix_but_keep_the_rest(spark: SparkSession) -> None:
-    cases = [("250236.0", "250236"), ("81786.00", "81786"), ("08001", "08001"), ("", None), ("  ", None),
-             ("250236.5", "250236.5"), (None, None)]
+    cases = [
+        ("250236.0", "250236"),
+        ("81786.00", "81786"),
+        ("08001", "08001"),
+        ("", None),
+        ("  ", None),
+        ("250236.5", "250236.5"),
+        (None, None),
+    ]
     df = parse_events(bronze(spark, [payload(postal_code=sent) for sent, _ in cases]))
-    expected = spark.createDataFrame([(str(i), want) for i, (_, want) in enumerate(cases)],
-                                     "sequence_number string, expected string")
+    expected = spark.createDataFrame(
+        [(str(i), want) for i, (_, want) in enumerate(cases)], "sequence_number string, expected string"
+    )
     result = df.join(expected, "sequence_number")
 
     assert_column_equality(result, "postal_code", "expected")
 
 
 def test_parse_events_blanks_become_null_and_numbers_may_be_json_numbers(spark: SparkSession) -> None:
-    row = parse_events(bronze(spark, [payload(operator=" ", network="", lat=41.5, signal=7, status=0)])).first()
+    row = parse_events(
+        bronze(spark, [payload(operator=" ", network="", lat=41.5, signal=7, status=0)])
+    ).first()
 
     assert row is not None
     assert (row.operator, row.network, row.lat, row.signal, row.defects) == (None, None, 41.5, 7, [])
@@ -74,8 +91,14 @@ def test_parse_events_counts_unknown_fields_without_rejecting(spark: SparkSessio
 
 
 def test_normalize_operator_collapses_case_and_space_variants(spark: SparkSession) -> None:
-    cases = [("movistar", "Movistar"), ("MOVISTAR ", "Movistar"), ("YOIGO", "Yoigo"), ("vodafone  es", "vodafone ES"),
-             ("Tuenti", "Tuenti"), (None, None)]  # unknown names stay as sent; NULL stays NULL
+    cases = [
+        ("movistar", "Movistar"),
+        ("MOVISTAR ", "Movistar"),
+        ("YOIGO", "Yoigo"),
+        ("vodafone  es", "vodafone ES"),
+        ("Tuenti", "Tuenti"),
+        (None, None),
+    ]  # unknown names stay as sent; NULL stays NULL
     df = spark.createDataFrame(cases, "operator string, expected string")
 
     assert_column_equality(normalize_operator(df, canonical=CANONICAL), "operator", "expected")
@@ -100,7 +123,9 @@ def test_drop_seen_events_removes_ids_already_in_silver(spark: SparkSession) -> 
 
 
 def test_typed_and_routed_gives_every_hostile_record_its_reason(spark: SparkSession) -> None:
-    result = routed(spark, [raw for _, raw, _ in HOSTILE]).orderBy(F.col("sequence_number").cast("int")).collect()
+    result = (
+        routed(spark, [raw for _, raw, _ in HOSTILE]).orderBy(F.col("sequence_number").cast("int")).collect()
+    )
 
     for (name, _, reason), row in zip(HOSTILE, result, strict=True):
         assert reason in row.reasons, f"{name}: {row.reasons}"
@@ -121,17 +146,25 @@ _hostile_payload = st.one_of(
     st.binary(max_size=200),
     st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
     st.dictionaries(st.sampled_from([*GOOD.keys(), "extra", "x"]), _json_values, max_size=20).map(
-        lambda d: json.dumps(d, allow_nan=True).encode()),
+        lambda d: json.dumps(d, allow_nan=True).encode()
+    ),
     st.fixed_dictionaries({k: st.just(v) for k, v in GOOD.items()}).flatmap(
         lambda base: st.dictionaries(st.sampled_from(list(GOOD)), _json_values, max_size=4).map(
-            lambda changes: json.dumps({**base, **changes}, allow_nan=True).encode())),
+            lambda changes: json.dumps({**base, **changes}, allow_nan=True).encode()
+        )
+    ),
 )
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(payloads=st.lists(_hostile_payload, min_size=1, max_size=40))
-def test_any_input_lands_in_exactly_one_place_with_a_reason(spark: SparkSession, payloads: list[bytes]) -> None:
+def test_any_input_lands_in_exactly_one_place_with_a_reason(
+    spark: SparkSession, payloads: list[bytes]
+) -> None:
     rows = routed(spark, payloads).select("sequence_number", schema.REASONS, *schema.TYPED_COLUMNS).collect()
 
     assert sorted(int(r.sequence_number) for r in rows) == list(range(len(payloads)))
