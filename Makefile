@@ -43,3 +43,6 @@ lint: setup
 
 clean:
 	rm -rf .telcopulse build
+
+dq-report: setup
+	$(TP) dq-report --out build/dq-report

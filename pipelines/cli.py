@@ -223,6 +223,59 @@ def _run_all(until_idle: float | None) -> int:
     return code
 
 
+@app.command("replay-quarantine")
+def replay_quarantine(
+    reason: Annotated[str | None, typer.Option(help="only rows with this reason (`column:rule` or `column`)")] = None,
+    since: Annotated[datetime | None, typer.Option(help="only rows quarantined at or after this time (UTC)")] = None,
+    runtime: RuntimeOption = None,
+) -> None:
+    """Re-run quarantined records through the current suite; those that pass move to silver exactly once."""
+    from catalog.reference import canonical_operator_names
+    from catalog.tables import QUARANTINE, SILVER_EVENTS
+    from expectations import SILVER_EVENTS as SUITE
+    from expectations import load_suite
+    from pipelines.adapters.iceberg import bootstrap_tables
+    from pipelines.silver.replay import replay_quarantine as replay
+    from pipelines.silver.transform import canonical_operators
+    from pipelines.spark import build_spark
+
+    settings = _settings(runtime)
+    configure_logging(settings.logs_dir, "replay-quarantine")
+    spark = build_spark(settings, "telcopulse-replay-quarantine")
+    bootstrap_tables(spark, settings)
+    report = replay(
+        spark,
+        silver_table=settings.table(SILVER_EVENTS.identifier),
+        quarantine_table=settings.table(QUARANTINE.identifier),
+        suite=load_suite(SUITE),
+        canonical=canonical_operators(canonical_operator_names()),
+        reason=reason,
+        since=since.replace(tzinfo=UTC) if since and since.tzinfo is None else since,
+        max_future_minutes=settings.max_future_minutes,
+    )
+    typer.echo(report.line())
+
+
+@app.command("dq-report")
+def dq_report(
+    out: Annotated[Path, typer.Option(help="folder for index.html, summary.json and Data Docs")] = Path(
+        "build/dq-report"
+    ),
+    csv: Annotated[Path | None, typer.Option(help="sample to validate (default: the shipped sample)")] = None,
+) -> None:
+    """Validate the sample plus a hostile set with the silver suite; write Data Docs and a summary page."""
+    from pipelines.silver.dq_report import write_dq_report
+    from pipelines.spark import build_spark
+
+    configure_logging()
+    settings = _settings()
+    summary = write_dq_report(build_spark(settings, "telcopulse-dq-report"), sample=csv or SAMPLE_CSV, out=out)
+    typer.echo(
+        f"{summary['records']} records: {summary['passed']} passed, {summary['quarantined']} quarantined; "
+        f"report at {out / 'index.html'}"
+    )
+
+
 # --- query side: sql, dashboard (pipelines/query/...) ---
 
 

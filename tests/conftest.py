@@ -106,7 +106,7 @@ def run_cli(
 def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """The sample twice (the second copy: producer retries) plus every hostile record, through all three layers."""
     from pipelines.adapters.kinesis import BotoKinesisSink, kinesis_client
-    from tests.hostile import HOSTILE
+    from pipelines.producer.hostile import HOSTILE
 
     with local_stack(tmp_path_factory.mktemp("replayed") / "home") as local:
         run_cli(local, "produce", "--csv", str(SAMPLE_CSV), "--date", "2026-11-22")

@@ -158,7 +158,9 @@ def test_injected_outage_opens_and_closes_exactly_there(tmp_path: Path) -> None:
         assert start + timedelta(seconds=30) <= outage["outage_start"] <= start + timedelta(seconds=50)
         assert outage["outage_end"] is not None
         assert start + timedelta(seconds=80) <= outage["outage_end"] <= start + timedelta(seconds=100)
-        assert outage["devices_affected"] == 5 and outage["worst_bad_share"] >= 0.5
+        residents = {r["device_id"] for r in read_table(local, SILVER).to_pylist() if r["postal_code"] == code}
+        assert 5 <= outage["devices_affected"] <= len(residents)
+        assert outage["worst_bad_share"] >= 0.5
 
 
 def test_kill_9_of_gold_mid_batch_never_double_counts(tmp_path: Path) -> None:

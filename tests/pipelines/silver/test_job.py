@@ -13,7 +13,7 @@ from pipelines.faults import ENV as CRASH_ENV
 from pipelines.settings import Settings
 from tests.conftest import SAMPLE_CSV, local_stack, run_cli
 from tests.helpers import read_table
-from tests.hostile import HOSTILE
+from pipelines.producer.hostile import HOSTILE
 
 SILVER = "telcopulse_silver.network_events"
 QUARANTINE = "telcopulse_silver.quarantine"

@@ -11,7 +11,7 @@ from expectations import SILVER_EVENTS, load_suite
 from pipelines.adapters.gx_validator import GxValidator, to_validation_frame
 from pipelines.silver import schema
 from pipelines.silver.rules import UnsupportedExpectationError, rules_of
-from tests.hostile import HOSTILE, payload
+from pipelines.producer.hostile import HOSTILE, payload
 from tests.pipelines.silver.test_transform import PARAMS, routed
 
 

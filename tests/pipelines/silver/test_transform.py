@@ -20,7 +20,7 @@ from pipelines.silver.transform import (
     normalize_operator,
     parse_events,
 )
-from tests.hostile import GOOD, HOSTILE, payload
+from pipelines.producer.hostile import GOOD, HOSTILE, payload
 
 INGEST = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
 PARAMS = suite_params(INGEST, max_future_minutes=10)

@@ -1,4 +1,8 @@
-"""Hostile records built from the sample's first row: each breaks one rule, with the reason it must get."""
+"""Hostile records: each breaks one rule of the record contract or the silver suite, with the reason it must get.
+
+Built from the sample's first row. Used by the data-quality report (`make dq-report`), the tests, and the
+hostile-load generator of the fault suite.
+"""
 
 from __future__ import annotations
 
@@ -88,3 +92,21 @@ HOSTILE: list[tuple[str, bytes, str]] = [
     ),
     ("huge number", payload(event_id="ev-hn", satellites="1e300"), "satellites:not_integer"),
 ]
+
+
+def hostile_stream(count: int, *, seed: int = 0) -> list[tuple[str, bytes, str]]:
+    """``count`` malformed records cycling through every kind above, each made unique (a distinct event id)."""
+    import random
+
+    rng = random.Random(seed)
+    records = []
+    for index in range(count):
+        name, raw, reason = HOSTILE[index % len(HOSTILE)]
+        if raw.startswith(b"{") and b'"event_id"' in raw and reason.split(":")[0] != "event_id":
+            body = json.loads(raw)
+            body["event_id"] = f"hostile-{seed}-{index}"
+            raw = json.dumps(body).encode()
+        elif not raw.startswith(b"{"):
+            raw = raw + b" " * rng.randint(0, 3)  # still broken the same way, but a distinct record
+        records.append((name, raw, reason))
+    return records
