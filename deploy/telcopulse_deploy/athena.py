@@ -38,9 +38,7 @@ def output_uri(results: s3.IBucket) -> str:
     return f"s3://{results.bucket_name}/results/"
 
 
-def grant_query(
-    grantee: iam.IGrantable, stack: Stack, *, config: EnvConfig, results: s3.IBucket
-) -> iam.Grant:
+def grant_query(grantee: iam.IGrantable, stack: Stack, *, config: EnvConfig, results: s3.IBucket) -> iam.Grant:
     """Run queries in the environment's workgroup and keep their results (reading tables: ``catalog``)."""
     results.grant_read_write(grantee, "results/*")
     arn = stack.format_arn(service="athena", resource="workgroup", resource_name=workgroup_name(config))

@@ -33,9 +33,7 @@ WRITE_ACTIONS = ("glue:CreateTable", "glue:UpdateTable")
 class LakeCatalog(Construct):
     """One Glue database per medallion layer, located under the warehouse bucket."""
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, warehouse_uri: str, keep_on_destroy: bool
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, warehouse_uri: str, keep_on_destroy: bool) -> None:
         super().__init__(scope, construct_id)
         self.databases = [
             glue.CfnDatabase(

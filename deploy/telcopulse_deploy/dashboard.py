@@ -69,9 +69,7 @@ def dashboard_image() -> tuple[ecs.ContainerImage, bool]:
             platform=ecr_assets.Platform.LINUX_AMD64,
         )
         return image, True
-    return ecs.ContainerImage.from_asset(
-        str(PLACEHOLDER_DIR), platform=ecr_assets.Platform.LINUX_AMD64
-    ), False
+    return ecs.ContainerImage.from_asset(str(PLACEHOLDER_DIR), platform=ecr_assets.Platform.LINUX_AMD64), False
 
 
 class Dashboard(Construct):
@@ -115,17 +113,11 @@ class Dashboard(Construct):
             nat_gateways=config.nat_gateways,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
-                ec2.SubnetConfiguration(
-                    name="app", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22
-                ),
+                ec2.SubnetConfiguration(name="app", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22),
             ],
-            flow_logs={
-                "all": ec2.FlowLogOptions(destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
-            },
+            flow_logs={"all": ec2.FlowLogOptions(destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))},
         )
-        cluster = ecs.Cluster(
-            self, "Cluster", vpc=self.vpc, container_insights_v2=ecs.ContainerInsights.ENABLED
-        )
+        cluster = ecs.Cluster(self, "Cluster", vpc=self.vpc, container_insights_v2=ecs.ContainerInsights.ENABLED)
 
         user_pool, client, domain = self._sign_in(config, domain_name.value_as_string, removal)
 
@@ -137,9 +129,7 @@ class Dashboard(Construct):
             description="Dashboard load balancer: HTTPS (and HTTP redirect) in",
         )
         alb_security_group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS from anywhere")
-        alb_security_group.add_ingress_rule(
-            ec2.Peer.any_ipv4(), ec2.Port.tcp(80), "HTTP, redirected to HTTPS"
-        )
+        alb_security_group.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(80), "HTTP, redirected to HTTPS")
         acknowledge(
             alb_security_group,
             {"AwsSolutions-EC23": "A public dashboard: its listener authenticates each request (Cognito)."},
@@ -157,9 +147,7 @@ class Dashboard(Construct):
         self.load_balancer.set_attribute("access_logs.s3.prefix", ALB_LOGS_PREFIX)
 
         service = self._service(config, cluster, core, removal, require_package)
-        service.connections.allow_from(
-            alb_security_group, ec2.Port.tcp(STREAMLIT_PORT), "Load balancer to Streamlit"
-        )
+        service.connections.allow_from(alb_security_group, ec2.Port.tcp(STREAMLIT_PORT), "Load balancer to Streamlit")
         target_group = elbv2.ApplicationTargetGroup(
             self,
             "Targets",
@@ -241,9 +229,7 @@ class Dashboard(Construct):
         )
         domain = user_pool.add_domain(
             "Domain",
-            cognito_domain=cognito.CognitoDomainOptions(
-                domain_prefix=Fn.join("-", [config.prefix, Aws.ACCOUNT_ID])
-            ),
+            cognito_domain=cognito.CognitoDomainOptions(domain_prefix=Fn.join("-", [config.prefix, Aws.ACCOUNT_ID])),
         )
         client = user_pool.add_client(
             "LoadBalancer",

@@ -28,7 +28,6 @@ from telcopulse_deploy.nag import (
     S3_READ_ACTIONS,
     S3_WRITE_ACTIONS,
     acknowledge_wildcards,
-    logical_arn,
 )
 from telcopulse_deploy.packaging import GluePackage
 from telcopulse_deploy.refs import CoreRefs
@@ -131,9 +130,7 @@ class JobPackage(Construct):
                 Validations.of(self).add_error("TelcoPulse-PackageMissing", message)
             else:
                 Annotations.of(self).add_warning_v2("TelcoPulse-PackageMissing", message)
-            source = s3deploy.Source.data(
-                "PLACEHOLDER.txt", "Run `make -C deploy package` and deploy again.\n"
-            )
+            source = s3deploy.Source.data("PLACEHOLDER.txt", "Run `make -C deploy package` and deploy again.\n")
         else:
             source = s3deploy.Source.asset(str(package.directory))
         self.deployments = [
@@ -210,9 +207,7 @@ class StreamingJob(Construct):
                 ],
             ),
         )
-        script = s3_assets.Asset(
-            self, "Script", path=str(REPO_ROOT / "pipelines" / layer.value / "glue_job.py")
-        )
+        script = s3_assets.Asset(self, "Script", path=str(REPO_ROOT / "pipelines" / layer.value / "glue_job.py"))
         self.arguments = self.job_arguments(config, core, package, log_prefix)
         sizing = config.glue[layer]
         self.job = glue.CfnJob(
@@ -344,11 +339,6 @@ class StreamingJob(Construct):
             reason="cloudwatch:PutMetricData has no resource-level permissions; the condition limits it to "
             "Glue's own namespace.",
             resources=["*"],
-        )
-        acknowledge_wildcards(
-            self.role,
-            reason="Log streams of this job's own two log groups (Glue names them per run).",
-            resources=[f"{logical_arn(group)}:*" for group in (self.output_logs, self.error_logs)],
         )
 
     def _add_metric_filters(self, config: EnvConfig) -> None:

@@ -49,9 +49,7 @@ class Monitoring(Construct):
         key = data_key(self, "AlarmKey", config=config, alias="alarms", for_logs=False)
         for service in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
             key.grant(iam.ServicePrincipal(service), "kms:Decrypt", "kms:GenerateDataKey*")
-        self.topic = sns.Topic(
-            self, "Alarms", topic_name=f"{config.prefix}-alarms", master_key=key, enforce_ssl=True
-        )
+        self.topic = sns.Topic(self, "Alarms", topic_name=f"{config.prefix}-alarms", master_key=key, enforce_ssl=True)
         self.topic.apply_removal_policy(RemovalPolicy.DESTROY)
         if alarm_email:
             self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))

@@ -14,12 +14,13 @@ def acknowledge(scope: IConstruct, findings: dict[str, str]) -> None:
     Findings are exact ids such as ``AwsSolutions-IAM5[Resource::*]``: cdk-nag 3 matches no prefixes, so an
     acknowledgement never hides a finding nobody looked at.
     """
-    Validations.of(scope).acknowledge(
-        *(Acknowledgment(id=finding, reason=why) for finding, why in findings.items())
-    )
+    Validations.of(scope).acknowledge(*(Acknowledgment(id=finding, reason=why) for finding, why in findings.items()))
 
 
 LAMBDA_BASIC_EXECUTION = "arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+# Constructs aws-cdk-lib adds to a stack for its custom resources (bucket notifications and deployments,
+# emptying buckets on delete, restricting a VPC's default security group).
+CDK_CUSTOM_RESOURCE_IDS = ("Custom::", "BucketNotificationsHandler")
 CDK_MANAGED_LAMBDA = {
     f"AwsSolutions-IAM4[Policy::{LAMBDA_BASIC_EXECUTION}]": (
         "A Lambda function that aws-cdk-lib creates and manages for a custom resource; its role's logging "
@@ -47,3 +48,14 @@ def logical_arn(construct: IConstruct) -> str:
     """``<LogicalId.Arn>``: how cdk-nag names the ARN of a resource of the same stack in a finding."""
     stack = Stack.of(construct)
     return f"<{stack.resolve(stack.get_logical_id(construct.node.default_child))}.Arn>"  # type: ignore[arg-type]
+
+
+def acknowledge_cdk_custom_resources(stack: Stack) -> list[IConstruct]:
+    """Acknowledge ``CDK_MANAGED_LAMBDA`` on the custom-resource handlers aws-cdk-lib put in ``stack``.
+
+    Only on those constructs: a Lambda function of our own still gets every finding. Returns them.
+    """
+    handlers = [child for child in stack.node.children if child.node.id.startswith(CDK_CUSTOM_RESOURCE_IDS)]
+    for handler in handlers:
+        acknowledge(handler, CDK_MANAGED_LAMBDA)
+    return handlers

@@ -29,11 +29,10 @@ from telcopulse_deploy.glue_jobs import JobPackage, PackageLocation, StreamingJo
 from telcopulse_deploy.ingest_lambda import CsvIngest
 from telcopulse_deploy.monitoring import Monitoring
 from telcopulse_deploy.nag import (
-    CDK_MANAGED_LAMBDA,
     KMS_DATA_KEY_ACTIONS,
     S3_READ_ACTIONS,
     S3_WRITE_ACTIONS,
-    acknowledge,
+    acknowledge_cdk_custom_resources,
     acknowledge_wildcards,
     logical_arn,
 )
@@ -56,9 +55,7 @@ class CoreStack(Stack):
         package_dir: Path,
         require_package: bool,
     ) -> None:
-        super().__init__(
-            scope, construct_id, description=f"TelcoPulse {config.name}: storage, stream, catalog"
-        )
+        super().__init__(scope, construct_id, description=f"TelcoPulse {config.name}: storage, stream, catalog")
         self.storage = Storage(self, "Storage", config=config)
         self.stream = EventStream(self, "Stream", config=config, key=self.storage.key).stream
         self.catalog = LakeCatalog(
@@ -75,19 +72,15 @@ class CoreStack(Stack):
             require_package=require_package,
         )
         refs.export_core(self, config, storage=self.storage, stream=self.stream)
-        acknowledge(
-            self,
-            {
-                **CDK_MANAGED_LAMBDA,
-                "AwsSolutions-KDS3": "A customer key, not aws/kinesis: its key policy decides who may read.",
-            },
-        )
-        acknowledge_wildcards(
-            self,
-            reason="aws-cdk-lib's BucketDeployment copies CDK's staged assets into the artifacts bucket.",
-            actions=(*S3_READ_ACTIONS, *S3_WRITE_ACTIONS, *KMS_DATA_KEY_ACTIONS),
-            resources=(CDK_ASSETS, f"{logical_arn(self.storage.artifacts)}/*"),
-        )
+        for handler in acknowledge_cdk_custom_resources(self):
+            if not handler.node.id.startswith("Custom::CDKBucketDeployment"):
+                continue
+            acknowledge_wildcards(
+                handler,
+                reason="aws-cdk-lib's BucketDeployment copies CDK's staged assets into the artifacts bucket.",
+                actions=(*S3_READ_ACTIONS, *S3_WRITE_ACTIONS, *KMS_DATA_KEY_ACTIONS),
+                resources=(CDK_ASSETS, f"{logical_arn(self.storage.artifacts)}/*"),
+            )
 
 
 class LayerJobStack(Stack):
@@ -129,28 +122,22 @@ class IngestStack(Stack):
             bundle=lambda_bundle(package_dir),
             require_package=require_package,
         )
-        acknowledge(self, CDK_MANAGED_LAMBDA)
+        acknowledge_cdk_custom_resources(self)
 
 
 class QueryStack(Stack):
     """Athena workgroup and views."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvConfig) -> None:
-        super().__init__(
-            scope, construct_id, description=f"TelcoPulse {config.name}: Athena workgroup and views"
-        )
+        super().__init__(scope, construct_id, description=f"TelcoPulse {config.name}: Athena workgroup and views")
         core = refs.CoreRefs(self, config)
-        self.workgroup = QueryWorkgroup(
-            self, "Athena", config=config, results=core.athena_results, key=core.key
-        )
+        self.workgroup = QueryWorkgroup(self, "Athena", config=config, results=core.athena_results, key=core.key)
 
 
 class DashboardStack(Stack):
     """The dashboard service."""
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, config: EnvConfig, require_package: bool
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvConfig, require_package: bool) -> None:
         super().__init__(scope, construct_id, description=f"TelcoPulse {config.name}: dashboard")
         self.dashboard = Dashboard(
             self,
@@ -159,15 +146,13 @@ class DashboardStack(Stack):
             core=refs.CoreRefs(self, config),
             require_package=require_package,
         )
-        acknowledge(self, CDK_MANAGED_LAMBDA)
+        acknowledge_cdk_custom_resources(self)
 
 
 class MonitoringStack(Stack):
     """Dashboards and alarms over every other stack (by names, so it deploys on its own too)."""
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, config: EnvConfig, alarm_email: str | None
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvConfig, alarm_email: str | None) -> None:
         super().__init__(scope, construct_id, description=f"TelcoPulse {config.name}: dashboards and alarms")
         self.monitoring = Monitoring(
             self,
@@ -222,15 +207,13 @@ def build_stacks(
         require_package=require_package,
     )
     query = QueryStack(app, config.stack_name("query"), config=config)
-    dashboard = DashboardStack(
-        app, config.stack_name("dashboard"), config=config, require_package=require_package
-    )
+    dashboard = DashboardStack(app, config.stack_name("dashboard"), config=config, require_package=require_package)
     monitoring = MonitoringStack(app, config.stack_name("monitoring"), config=config, alarm_email=alarm_email)
     stacks = TelcoPulseStacks(core, jobs, ingest, query, dashboard, monitoring)
     for stack in stacks.all:
         if stack is not core:
-            stack.add_dependency(core, "imports core's named exports")
+            stack.add_stack_dependency(core, "imports core's named exports")
         Tags.of(stack).add("project", PROJECT)
         Tags.of(stack).add("environment", config.name)
-    dashboard.add_dependency(query, "queries run in the query stack's workgroup")
+    dashboard.add_stack_dependency(query, "queries run in the query stack's workgroup")
     return stacks

@@ -16,7 +16,6 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from telcopulse_deploy.config import EnvConfig
-from telcopulse_deploy.nag import acknowledge
 
 ALB_LOGS_PREFIX = "alb"
 ABORT_UPLOADS = s3.LifecycleRule(
@@ -58,9 +57,7 @@ def secure_bucket(
     keep = config.keep_data_on_destroy
     rules = [ABORT_UPLOADS, *lifecycle_rules]
     if versioned:
-        rules.append(
-            s3.LifecycleRule(id="expire-noncurrent", noncurrent_version_expiration=Duration.days(30))
-        )
+        rules.append(s3.LifecycleRule(id="expire-noncurrent", noncurrent_version_expiration=Duration.days(30)))
     return s3.Bucket(
         scope,
         construct_id,
@@ -80,9 +77,7 @@ def secure_bucket(
     )
 
 
-def data_key(
-    scope: Construct, construct_id: str, *, config: EnvConfig, alias: str, for_logs: bool = True
-) -> kms.Key:
+def data_key(scope: Construct, construct_id: str, *, config: EnvConfig, alias: str, for_logs: bool = True) -> kms.Key:
     """A rotated customer key; with ``for_logs``, CloudWatch Logs may use it for this account's log groups."""
     key = kms.Key(
         scope,
@@ -134,12 +129,7 @@ class Storage(Construct):
             config=config,
             key=None,
             access_logs=None,
-            lifecycle_rules=[
-                s3.LifecycleRule(id="expire-logs", expiration=Duration.days(config.log_retention_days))
-            ],
-        )
-        acknowledge(
-            self.access_logs, {"AwsSolutions-S1": "This is the access-log bucket; logging it would loop."}
+            lifecycle_rules=[s3.LifecycleRule(id="expire-logs", expiration=Duration.days(config.log_retention_days))],
         )
         self._accept_log_deliveries()
 

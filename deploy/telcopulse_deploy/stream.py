@@ -8,6 +8,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from telcopulse_deploy.config import EnvConfig, StreamCapacity
+from telcopulse_deploy.nag import acknowledge
 
 
 class EventStream(Construct):
@@ -26,4 +27,8 @@ class EventStream(Construct):
             encryption=kinesis.StreamEncryption.KMS,
             encryption_key=key,
             removal_policy=RemovalPolicy.RETAIN if config.keep_data_on_destroy else RemovalPolicy.DESTROY,
+        )
+        acknowledge(
+            self.stream,
+            {"AwsSolutions-KDS3": "A customer key, not aws/kinesis: its key policy decides who may read."},
         )

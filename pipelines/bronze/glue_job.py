@@ -121,9 +121,7 @@ def batch_writer(settings: Settings, *, query_id: str) -> Callable[[DataFrame, i
 
     def write_batch(df: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        records = glue_records_to_stream_records(
-            df, stream_name=settings.stream_name, batch_id=batch_id
-        ).persist()
+        records = glue_records_to_stream_records(df, stream_name=settings.stream_name, batch_id=batch_id).persist()
         try:
             rows_in = records.count()
             if rows_in == 0:

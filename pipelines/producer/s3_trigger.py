@@ -74,7 +74,5 @@ def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         log.info("s3://%s/%s -> %s: %s", bucket, key, settings.stream_name, summary.line())
         results[f"s3://{bucket}/{key}"] = summary.as_dict()
         if summary.failed:
-            raise RecordsNotSentError(
-                f"s3://{bucket}/{key}: {summary.failed} records not sent ({summary.line()})"
-            )
+            raise RecordsNotSentError(f"s3://{bucket}/{key}: {summary.failed} records not sent ({summary.line()})")
     return results

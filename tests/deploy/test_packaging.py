@@ -20,9 +20,7 @@ def test_pinned_closure_pins_installed_versions_and_skips_what_the_target_provid
 
 
 def test_glue_closure_never_replaces_what_glue_runs_on() -> None:
-    names = {
-        pin.split("==")[0] for pin in packaging.pinned_closure(packaging.GLUE_ROOTS, packaging.GLUE_PROVIDED)
-    }
+    names = {pin.split("==")[0] for pin in packaging.pinned_closure(packaging.GLUE_ROOTS, packaging.GLUE_PROVIDED)}
 
     assert {"great-expectations", "pydantic-settings"} <= names
     assert not names & {"pyspark", "py4j", "boto3", "botocore", "numpy", "pandas", "pyarrow"}

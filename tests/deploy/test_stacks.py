@@ -31,10 +31,7 @@ def prod(synthesized: Any) -> Synthesized:
 
 
 def resources(synth: Synthesized, stack: str, kind: str) -> dict[str, dict[str, Any]]:
-    return {
-        logical_id: dict(resource)
-        for logical_id, resource in synth.template(stack).find_resources(kind).items()
-    }
+    return {logical_id: dict(resource) for logical_id, resource in synth.template(stack).find_resources(kind).items()}
 
 
 def glue_job(synth: Synthesized, layer: Layer) -> dict[str, Any]:
@@ -86,14 +83,10 @@ def test_cdk_nag_errors_fail_the_synth(tmp_path: Any) -> None:
     from aws_cdk import aws_s3 as s3
     from telcopulse_deploy.config import cdk_context
 
-    app = App(
-        context={**cdk_context(), "env": "dev", "package_dir": str(tmp_path / "none")}, outdir=str(tmp_path)
-    )
+    app = App(context={**cdk_context(), "env": "dev", "package_dir": str(tmp_path / "none")}, outdir=str(tmp_path))
     build_app(app)
     s3.Bucket(Stack(app, "Careless"), "Unencrypted")  # no TLS-only policy, no access logs
-    with pytest.raises(
-        RuntimeError, match=r"ValidationFailed(.|\n)*Careless/Unencrypted(.|\n)*AwsSolutions-S1"
-    ):
+    with pytest.raises(RuntimeError, match=r"ValidationFailed(.|\n)*Careless/Unencrypted(.|\n)*AwsSolutions-S1"):
         app.synth()
 
 
@@ -102,9 +95,7 @@ def test_unknown_environment_is_refused() -> None:
         env_config("staging")
 
 
-def test_stream_is_kms_encrypted_on_demand_in_dev_and_provisioned_in_prod(
-    dev: Synthesized, prod: Synthesized
-) -> None:
+def test_stream_is_kms_encrypted_on_demand_in_dev_and_provisioned_in_prod(dev: Synthesized, prod: Synthesized) -> None:
     dev.template("telcopulse-dev-core").has_resource_properties(
         "AWS::Kinesis::Stream",
         {
@@ -168,9 +159,7 @@ def test_data_buckets_use_the_data_key_and_prod_keeps_them(dev: Synthesized, pro
     for logical_id, bucket in resources(dev, "telcopulse-dev-core", "AWS::S3::Bucket").items():
         (rule,) = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
         algorithm = rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
-        assert algorithm == ("AES256" if logical_id.startswith("StorageAccessLogs") else "aws:kms"), (
-            logical_id
-        )
+        assert algorithm == ("AES256" if logical_id.startswith("StorageAccessLogs") else "aws:kms"), logical_id
         assert bucket["DeletionPolicy"] == "Delete"
     for bucket in resources(prod, "telcopulse-prod-core", "AWS::S3::Bucket").values():
         assert bucket["DeletionPolicy"] == "Retain"
@@ -179,9 +168,9 @@ def test_data_buckets_use_the_data_key_and_prod_keeps_them(dev: Synthesized, pro
 def test_catalog_has_one_glue_database_per_layer_kept_in_prod(dev: Synthesized, prod: Synthesized) -> None:
     databases = resources(dev, "telcopulse-dev-core", "AWS::Glue::Database").values()
     assert sorted(db["Properties"]["DatabaseInput"]["Name"] for db in databases) == sorted(NAMESPACES)
-    assert {
-        db["DeletionPolicy"] for db in resources(prod, "telcopulse-prod-core", "AWS::Glue::Database").values()
-    } == {"Retain"}
+    assert {db["DeletionPolicy"] for db in resources(prod, "telcopulse-prod-core", "AWS::Glue::Database").values()} == {
+        "Retain"
+    }
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -263,9 +252,7 @@ def test_no_policy_grants_everything_or_attaches_full_access(dev: Synthesized) -
             for statement in props.get("PolicyDocument", {}).get("Statement", []):
                 if statement["Effect"] == "Deny":
                     continue  # the TLS-only bucket policies deny s3:* over plain HTTP
-                actions = (
-                    [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
-                )
+                actions = [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
                 assert "*" not in actions and not any(a.endswith(":*") for a in actions), (name, logical_id)
             for arn in props.get("ManagedPolicyArns", []):
                 assert "FullAccess" not in json.dumps(arn), (name, logical_id)
@@ -275,9 +262,7 @@ def test_no_policy_grants_everything_or_attaches_full_access(dev: Synthesized) -
 
 def test_no_account_id_or_region_is_written_into_a_template(dev: Synthesized, prod: Synthesized) -> None:
     account = re.compile(r"(?<![\d.])\d{12}(?![\d.])")
-    region = re.compile(
-        r"\b(us|eu|ap|sa|ca|me|af|il|mx)-(north|south|east|west|central|northeast|southeast)-\d\b"
-    )
+    region = re.compile(r"\b(us|eu|ap|sa|ca|me|af|il|mx)-(north|south|east|west|central|northeast|southeast)-\d\b")
     for synth in (dev, prod):
         for name in synth.stack_names:
             template = synth.template_json(name)

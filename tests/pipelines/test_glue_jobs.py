@@ -88,9 +88,7 @@ class FakeGlue:
                 batch_function: Callable[[Any, int], None],
                 options: dict[str, str],
             ) -> None:
-                glue.for_each_batch.append(
-                    {"frame": frame, "batch_function": batch_function, "options": options}
-                )
+                glue.for_each_batch.append({"frame": frame, "batch_function": batch_function, "options": options})
 
         class Job:
             def __init__(self, context: Any) -> None:
@@ -215,9 +213,7 @@ def _glue_frame(spark: SparkSession, payloads: list[str]) -> DataFrame:
     )
 
 
-def test_batch_writer_appends_each_glue_batch_to_bronze_once(
-    spark: SparkSession, empty_tables: Settings
-) -> None:
+def test_batch_writer_appends_each_glue_batch_to_bronze_once(spark: SparkSession, empty_tables: Settings) -> None:
     aws = bronze.settings_from_args(ARGS)
     write = bronze.batch_writer(aws, query_id="glue-test-query")
     first, second = ['{"event_id":"a"}', '{"event_id":"b"}'], ['{"event_id":"c"}']
@@ -230,10 +226,7 @@ def test_batch_writer_appends_each_glue_batch_to_bronze_once(
     table = empty_tables.table(BRONZE_EVENTS.identifier)
     rows = spark.table(table).select("data", "stream_name", "shard_id", "partition_key", "arrival_time")
     expected = spark.createDataFrame(
-        [
-            (p.encode(), ARGS["TELCOPULSE_STREAM_NAME"], bronze.GLUE_SHARD_ID, None, ARRIVED)
-            for p in first + second
-        ],
+        [(p.encode(), ARGS["TELCOPULSE_STREAM_NAME"], bronze.GLUE_SHARD_ID, None, ARRIVED) for p in first + second],
         "data binary, stream_name string, shard_id string, partition_key string, arrival_time timestamp",
     )
     assert_df_equality(rows, expected, ignore_row_order=True, ignore_nullable=True)
@@ -251,9 +244,7 @@ def test_glue_records_to_stream_records_reads_numeric_arrival_times_as_epoch_mil
     spark: SparkSession,
 ) -> None:
     millis = int(ARRIVED.timestamp() * 1000)
-    df = spark.createDataFrame(
-        [("{}", millis)], f"`{bronze.GLUE_DATA}` string, `{bronze.GLUE_ARRIVAL_TIME}` bigint"
-    )
+    df = spark.createDataFrame([("{}", millis)], f"`{bronze.GLUE_DATA}` string, `{bronze.GLUE_ARRIVAL_TIME}` bigint")
 
     records = bronze.glue_records_to_stream_records(df, stream_name="s", batch_id=7)
 
