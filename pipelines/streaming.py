@@ -117,7 +117,7 @@ def await_query(
     seen_batches = -1
     try:
         while not stop.is_set():
-            if query.awaitTermination(0.5):
+            if query.awaitTermination(1):
                 break  # finished by itself; a failed query raises from awaitTermination
             progress = query.lastProgress
             if progress and progress["batchId"] != seen_batches:

@@ -46,12 +46,15 @@ class GxValidator:
         import great_expectations as gx
         from great_expectations.core import ExpectationSuite
 
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self._context: Any
         if docs_root is not None:
             docs_root.mkdir(parents=True, exist_ok=True)
             self._context = gx.get_context(mode="file", project_root_dir=str(docs_root))
         else:
             self._context = gx.get_context(mode="ephemeral")
-        self._context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+        self._context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
         name = suite["name"]
         payload = {key: value for key, value in suite.items() if key != "id"}
         existing = {s.name for s in self._context.suites.all()}
@@ -60,9 +63,8 @@ class GxValidator:
         self._suite = self._context.suites.add(ExpectationSuite(**payload))
         source = self._context.data_sources.add_or_update_pandas("telcopulse")
         asset = next((a for a in source.assets if a.name == name), None) or source.add_dataframe_asset(name)
-        self._batch_definition = next(
-            (b for b in asset.batch_definitions if b.name == "micro-batch"), None
-        ) or asset.add_batch_definition_whole_dataframe("micro-batch")
+        existing_definition = next((b for b in asset.batch_definitions if b.name == "micro-batch"), None)
+        self._batch_definition = existing_definition or asset.add_batch_definition_whole_dataframe("micro-batch")
         self._docs_root = docs_root
         self._checkpoint: Any = None
 
