@@ -133,3 +133,26 @@ def await_query(
         if query.isActive:
             query.stop()
     query.awaitTermination()
+
+
+def run_incremental(
+    spark: SparkSession,
+    settings: Settings,
+    *,
+    name: str,
+    source_table: str,
+    process: Callable[[DataFrame, int], None],
+    until_idle_s: float | None,
+    stop: Event | None,
+    upstream_busy: Callable[[], bool] | None,
+) -> None:
+    """Feed ``source_table``'s new appends to ``process`` micro-batch by micro-batch until told to stop."""
+    stream = read_iceberg_stream(spark, source_table)
+    query = start_foreach_batch(
+        stream,
+        process,
+        checkpoint=checkpoint_location(settings, name),
+        trigger_seconds=settings.trigger_seconds,
+        name=name,
+    )
+    await_query(query, until_idle_s=until_idle_s, stop=stop or Event(), upstream_busy=upstream_busy)

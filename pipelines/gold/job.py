@@ -49,10 +49,15 @@ def run(
         late_after=timedelta(seconds=settings.late_after_seconds),
         source_range=lambda batch_id: streaming.source_range(spark, checkpoint, batch_id),
     )
-    stream = streaming.read_iceberg_stream(spark, settings.table(SILVER_EVENTS.identifier))
-    query = streaming.start_foreach_batch(
-        stream, batch.process, checkpoint=checkpoint, trigger_seconds=settings.trigger_seconds, name=WRITER
+    streaming.run_incremental(
+        spark,
+        settings,
+        name=WRITER,
+        source_table=settings.table(SILVER_EVENTS.identifier),
+        process=batch.process,
+        until_idle_s=until_idle_s,
+        stop=stop,
+        upstream_busy=upstream_busy,
     )
-    streaming.await_query(query, until_idle_s=until_idle_s, stop=stop or Event(), upstream_busy=upstream_busy)
     log.info("gold stopped: %d silver rows merged", batch.rows_merged)
     return batch.rows_merged

@@ -7,7 +7,6 @@ batch skips the tables it already reached, so a crash anywhere leaves every reco
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from threading import Event
 
@@ -50,11 +49,15 @@ def run(
             settings.table(DQ_RESULTS.identifier),
         ),
     )
-    stream = streaming.read_iceberg_stream(spark, settings.table(BRONZE_EVENTS.identifier))
-    query = streaming.start_foreach_batch(
-        stream, batch.process, checkpoint=checkpoint, trigger_seconds=settings.trigger_seconds, name=WRITER
+    streaming.run_incremental(
+        spark,
+        settings,
+        name=WRITER,
+        source_table=settings.table(BRONZE_EVENTS.identifier),
+        process=batch.process,
+        until_idle_s=until_idle_s,
+        stop=stop,
+        upstream_busy=upstream_busy,
     )
-    started = time.monotonic()
-    streaming.await_query(query, until_idle_s=until_idle_s, stop=stop or Event(), upstream_busy=upstream_busy)
-    log.info("silver stopped after %.1fs: %d rows written", time.monotonic() - started, batch.rows_written)
+    log.info("silver stopped: %d rows written", batch.rows_written)
     return batch.rows_written
