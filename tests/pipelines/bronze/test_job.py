@@ -65,9 +65,7 @@ def test_odd_records_are_kept_byte_for_byte(kinesalite: Settings) -> None:
     assert digests == sorted(hashlib.sha256(d).hexdigest() for d in (not_utf8, one_mib, b"{}"))
 
 
-@pytest.mark.parametrize(
-    "point", ["bronze.before-commit:1", "bronze.after-commit:1", "bronze.after-commit:0"]
-)
+@pytest.mark.parametrize("point", ["bronze.before-commit:1", "bronze.after-commit:1", "bronze.after-commit:0"])
 def test_kill_9_at_any_point_keeps_every_record_exactly_once(kinesalite: Settings, point: str) -> None:
     records = [(f"key-{i % 37}", f'{{"n": {i}}}'.encode()) for i in range(1500)]
     _put(kinesalite, records)
@@ -97,3 +95,34 @@ def test_restart_of_kinesalite_loses_nothing(kinesalite: Settings) -> None:
     assert sorted(data) == sorted(
         [f"before-{i}".encode() for i in range(200)] + [f"after-{i}".encode() for i in range(200)]
     )
+
+
+def test_resharding_reads_closed_parents_and_new_children(kinesalite: Settings) -> None:
+    client = kinesis_client(kinesalite)
+    _put(kinesalite, [(f"k{i}", f"before-{i}".encode()) for i in range(300)])
+    run_cli(kinesalite, "run", "bronze", "--until-idle", "1")
+    shard = client.list_shards(StreamName=kinesalite.stream_name)["Shards"][0]
+    low, high = int(shard["HashKeyRange"]["StartingHashKey"]), int(shard["HashKeyRange"]["EndingHashKey"])
+    client.split_shard(
+        StreamName=kinesalite.stream_name, ShardToSplit=shard["ShardId"], NewStartingHashKey=str((low + high) // 2)
+    )
+    _wait_active(client, kinesalite.stream_name)
+    _put(kinesalite, [(f"k{i}", f"after-{i}".encode()) for i in range(300)])
+
+    run_cli(kinesalite, "run", "bronze", "--until-idle", "2")
+
+    rows = read_table(kinesalite, BRONZE)
+    expected = [f"before-{i}".encode() for i in range(300)] + [f"after-{i}".encode() for i in range(300)]
+    assert sorted(rows.column("data").to_pylist()) == sorted(expected)
+    assert len(set(rows.column("shard_id").to_pylist())) >= 3  # a closed parent and its children
+
+
+def _wait_active(client: object, stream: str) -> None:
+    import time
+
+    for _ in range(100):
+        summary = client.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]  # type: ignore[attr-defined]
+        if summary["StreamStatus"] == "ACTIVE":
+            return
+        time.sleep(0.1)
+    raise AssertionError("stream did not become ACTIVE after the split")
