@@ -326,6 +326,89 @@ def dashboard(
 
 
 @app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    runtime: RuntimeOption = None,
+) -> None:
+    """Health per layer: running, last commit, lag, freshness, DQ pass rate. Exit 1 when unhealthy."""
+    from pipelines.ops.status import check, render_text, to_json
+
+    report = check(_settings(runtime))
+    typer.echo(to_json(report) if as_json else render_text(report))
+    if not report.healthy:
+        raise typer.Exit(1)
+
+
+@app.command()
+def maintain(
+    retain_hours: Annotated[float, typer.Option(help="never expire snapshots younger than this")] = 24.0,
+    orphan_age_hours: Annotated[float, typer.Option(help="remove unreferenced files older than this (>= 24)")] = 72.0,
+    table: Annotated[list[str] | None, typer.Option(help="only this table, e.g. telcopulse_silver.quarantine")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    runtime: RuntimeOption = None,
+) -> None:
+    """Compact, rewrite manifests, expire snapshots (keeping what the ledger and streams need), remove orphans."""
+    from datetime import timedelta
+
+    from catalog.tables import ALL_TABLES
+    from pipelines.ops.maintain import MaintenancePolicy
+    from pipelines.ops.maintain import maintain as run_maintenance
+    from pipelines.spark import build_spark
+
+    settings = _settings(runtime)
+    configure_logging(settings.logs_dir, "maintain")
+    policy = MaintenancePolicy(retain=timedelta(hours=retain_hours), orphan_age=timedelta(hours=orphan_age_hours))
+    tables = [t for t in ALL_TABLES if not table or t.identifier in table]
+    if table and len(tables) != len(set(table)):
+        raise typer.BadParameter(f"--table must be among {[t.identifier for t in ALL_TABLES]}")
+    reports = run_maintenance(build_spark(settings, "telcopulse-maintain"), settings, policy, tables=tables)
+    for report in reports:
+        typer.echo(json.dumps(report.as_dict()) if as_json else _maintenance_line(report.as_dict()))
+
+
+def _maintenance_line(report: dict[str, object]) -> str:
+    return (
+        f"{report['table']}: compacted {report['rewritten_data_files']} -> {report['added_data_files']} files, "
+        f"{report['rewritten_manifests']} manifests rewritten, snapshots {report['snapshots_before']} -> "
+        f"{report['snapshots_after']} ({report['expiry_rule']}), {report['orphan_files_removed']} orphans removed"
+    )
+
+
+class RebuildLayer(StrEnum):
+    SILVER = "silver"
+    GOLD = "gold"
+
+
+@app.command()
+def rebuild(
+    layer: Annotated[RebuildLayer, typer.Argument(help="silver (gold follows) or gold")],
+    since: Annotated[
+        str | None, typer.Option("--from", help="ISO time (UTC unless it has an offset); default: everything")
+    ] = None,
+    jobs_stopped: Annotated[
+        bool, typer.Option("--jobs-stopped", help="on AWS: confirm the Glue jobs of silver and gold are stopped")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    runtime: RuntimeOption = None,
+) -> None:
+    """Recompute a layer from the layer below, exactly once (refused while its job runs). See docs/operations.md."""
+    from pipelines.ops.rebuild import rebuild_gold, rebuild_silver
+
+    settings = _settings(runtime)
+    configure_logging(settings.logs_dir, "rebuild")
+    moment = None
+    if since is not None:
+        try:
+            moment = datetime.fromisoformat(since)
+        except ValueError as exc:
+            raise typer.BadParameter(f"--from wants an ISO-8601 time, got {since!r}") from exc
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    run = rebuild_silver if layer is RebuildLayer.SILVER else rebuild_gold
+    report = run(settings, since=moment, confirmed=jobs_stopped)
+    typer.echo(json.dumps(report.as_dict()) if as_json else json.dumps(report.as_dict(), indent=2))
+
+
+@app.command()
 def start(
     csv: Annotated[Path | None, typer.Option(help="CSV to replay (default: the sample)")] = None,
     simulate_rate: Annotated[float, typer.Option(help="also simulate a fleet at this many readings/s")] = 0.0,

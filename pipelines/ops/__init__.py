@@ -1,0 +1,1 @@
+"""Operations: health (`status`), table maintenance (`maintain`) and recomputation (`rebuild`)."""
