@@ -237,10 +237,15 @@ def rebuild_gold(
 
 
 def _session(settings: Settings) -> SparkSession:
+    from pyspark.java_gateway import ensure_callback_server_started
+
     from pipelines.adapters.iceberg import bootstrap_tables
     from pipelines.spark import build_spark
 
     spark = build_spark(settings, "telcopulse-rebuild")
+    # foreachBatch needs py4j's callback server and cannot start it once a stamped DELETE (a Python
+    # callable called from the JVM) has used the gateway's own connection: start it first.
+    ensure_callback_server_started(spark.sparkContext._gateway)
     bootstrap_tables(spark, settings)
     return spark
 
@@ -266,7 +271,7 @@ def _rebuild_silver(spark: SparkSession, settings: Settings, since: datetime | N
     report = RebuildReport("silver", since.isoformat() if since else None)
     bronze = SparkHistory(spark, settings).history(BRONZE_EVENTS.identifier)
     ancestry = bronze.ancestry
-    silver_table, quarantine_table = (settings.table(t.identifier) for t in (SILVER_EVENTS, QUARANTINE))
+    silver_table = settings.table(SILVER_EVENTS.identifier)
     if since is None:
         start = newest_append(ancestry)
         seed = StreamOffset(start.snapshot_id, 0, scan_all_files=True) if start else None
@@ -292,9 +297,9 @@ def _rebuild_silver(spark: SparkSession, settings: Settings, since: datetime | N
         files.write_text(plan_path, json.dumps(plan))
         replace_checkpoint(files, settings, "silver", seed)
         rebuild_id = f"silver-rebuild-{uuid.uuid4()}"
-        for n, table in enumerate((silver_table, quarantine_table)):
+        for n, table in enumerate((SILVER_EVENTS, QUARANTINE)):
             stamp = ledger.Stamp("silver-rebuild", rebuild_id, n)
-            report.deleted_rows[table] = _delete(spark, table, predicate, stamp)
+            report.deleted_rows[table.identifier] = _delete(spark, settings.table(table.identifier), predicate, stamp)
     else:
         log.info("no bronze record arrived in the range: silver keeps its rows and its checkpoint")
     if seed is not None and bronze.current_id is not None and backlog_after(ancestry, seed).records > 0:
