@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -98,6 +99,8 @@ def build_spark(settings: Settings, app_name: str, *, cores: int = 2) -> SparkSe
     if settings.runtime is Runtime.LOCAL:
         ensure_local_catalog_db(settings.catalog_db)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Python workers (UDFs, Arrow) must run the project's interpreter, not whatever python3 is first.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         conf |= {
             "spark.master": f"local[{cores}]",
             "spark.jars": ",".join(str(jar) for jar in local_jars(settings)),
