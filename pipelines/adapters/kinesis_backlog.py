@@ -69,7 +69,7 @@ class BotoKinesisBacklog:
             if records and first_arrival is None:
                 arrival = records[0].get("ApproximateArrivalTimestamp")
                 if arrival is not None:
-                    first_arrival = arrival if arrival.tzinfo else arrival.replace(tzinfo=UTC)
+                    first_arrival = arrival.astimezone(UTC) if arrival.tzinfo else arrival.replace(tzinfo=UTC)
             counted += len(records)
             iterator = response.get("NextShardIterator")
             if not iterator or (not records and response.get("MillisBehindLatest", 0) == 0):
