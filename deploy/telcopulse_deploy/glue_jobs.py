@@ -102,6 +102,16 @@ class PackageLocation:
         }
 
 
+def grant_glue_metrics(grantee: iam.IGrantable) -> iam.Grant:
+    """Publish Glue's job metrics (``--enable-metrics``), and no other namespace."""
+    return iam.Grant.add_to_principal(
+        grantee=grantee,
+        actions=["cloudwatch:PutMetricData"],
+        resource_arns=["*"],  # PutMetricData has no resource-level permissions; the namespace condition scopes it
+        conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
+    )
+
+
 class JobPackage(Construct):
     """The jobs' wheel, pinned requirements and GX suites, under ``glue/<wheel hash>/`` in artifacts."""
 
@@ -300,13 +310,7 @@ class StreamingJob(Construct):
             # The security configuration makes Glue associate the data key with the groups it writes to.
             group.grant(self.role, "logs:AssociateKmsKey")
         core.key.grant_encrypt_decrypt(self.role)
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
-            )
-        )
+        grant_glue_metrics(self.role)
 
     def _acknowledge_grants(self, config: EnvConfig, layer: Layer, package: PackageLocation) -> None:
         """The wildcards in this role, each scoped to TelcoPulse's own buckets, tables and key."""
@@ -358,7 +362,7 @@ class StreamingJob(Construct):
             )
 
     def _keep_running(self) -> None:
-        """Start the job at deploy and every 15 minutes: refused while it runs, a restart after it stopped.
+        """Start the job every 15 minutes (the first within 15 minutes of deploy): refused while it runs.
 
         A streaming job ends after a failure that used up its retries or at Glue's maximum run time; only one
         run is allowed at a time, so a start while it runs is refused and nothing ever runs twice.

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: create every analyst view in the given workgroup."""
     import boto3
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Create (or replace) the analyst views in Athena, in order.")
     parser.add_argument("--workgroup", required=True, help="Athena workgroup, e.g. telcopulse-dev")
     parser.add_argument("--region", default=None, help="AWS region (default: the SDK's)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)

@@ -242,6 +242,8 @@ def test_only_bronze_reads_the_stream_and_only_silver_writes_data_docs(dev: Synt
         assert bool(docs) == (layer is Layer.SILVER)
         assert "glue:CreateTable" in actions and "glue:UpdateTable" in actions
         assert not any(a.startswith("glue:Delete") for a in actions)
+        (metrics,) = [s for s in statements if s["Action"] == "cloudwatch:PutMetricData"]
+        assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "Glue"}}
 
 
 def test_no_policy_grants_everything_or_attaches_full_access(dev: Synthesized) -> None:
