@@ -17,6 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.silver import schema
+from pipelines.silver.transform import present
 
 CRITICAL = "critical"
 WARNING = "warning"
@@ -144,7 +145,7 @@ def _reasons(rules: list[Rule], params: Mapping[str, Any]) -> Column:
     flagged = [F.when(rule.unexpected(params), F.lit(rule.reason)) for rule in rules]
     if not flagged:
         return F.array().cast("array<string>")
-    return F.filter(F.array(*flagged), lambda reason: reason.isNotNull())
+    return present(flagged)
 
 
 def route_by_rules(df: DataFrame, *, rules: list[Rule], params: Mapping[str, Any]) -> DataFrame:
