@@ -9,6 +9,7 @@ a least-privilege role, its log groups, and metric filters that turn its JSON ba
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from aws_cdk import Annotations, Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -22,7 +23,7 @@ from constructs import Construct
 from pipelines.settings import Runtime, Settings
 from pipelines.spark import catalog_conf
 from telcopulse_deploy import catalog, refs
-from telcopulse_deploy.config import REPO_ROOT, EnvConfig, Layer
+from telcopulse_deploy.config import REPO_ROOT, EnvConfig, GlueSizing, Layer
 from telcopulse_deploy.nag import (
     KMS_DATA_KEY_ACTIONS,
     S3_READ_ACTIONS,
@@ -43,6 +44,7 @@ BATCH_METRICS = {
 }
 SUITES_DIR = REPO_ROOT / "expectations"
 KEEP_RUNNING_SCHEDULE = "cron(0/15 * * * ? *)"
+MAINTENANCE_SCHEDULE = "cron(30 3 * * ? *)"  # daily, 03:30 UTC
 
 
 def metrics_namespace(config: EnvConfig) -> str:
@@ -163,31 +165,41 @@ class JobPackage(Construct):
         ]
 
 
-class StreamingJob(Construct):
-    """The Glue streaming job of ``layer``: same code as locally, Glue catalog, checkpoints in S3."""
+@dataclass(frozen=True)
+class JobSpec:
+    """What differs between TelcoPulse's Glue jobs; everything else ``GlueJob`` sets the same way."""
+
+    name: str
+    script: Path
+    command: str
+    description: str
+    sizing: GlueSizing
+    max_retries: int
+    arguments: dict[str, str]
+    timeout_minutes: int | None = None
+
+
+class GlueJob(Construct):
+    """A TelcoPulse Glue 5.1 job: its script, role, security configuration and log groups, the Iceberg catalog
+    conf and the jobs' package as arguments, and the grants every job needs (catalog, warehouse, package, logs).
+    """
 
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: EnvConfig,
-        layer: Layer,
-        core: CoreRefs,
+        self, scope: Construct, construct_id: str, *, config: EnvConfig, spec: JobSpec, core: CoreRefs,
         package: PackageLocation,
-        keep_running: bool = True,
-    ) -> None:
+    ) -> None:  # fmt: skip
         super().__init__(scope, construct_id)
-        self.layer = layer
-        self.job_name = config.job_name(layer)
+        self.config = config
+        self.job_name = spec.name
+        self.temp_prefix = f"tmp/{spec.name.removeprefix(config.prefix + '-')}/"
         removal = RemovalPolicy.RETAIN if config.keep_data_on_destroy else RemovalPolicy.DESTROY
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
-            description=f"Glue job {self.job_name}: only the data and logs of the {layer.value} layer",
+            description=f"Glue job {spec.name}: {spec.description}",
         )
-        log_prefix = f"/aws-glue/{self.job_name}"
+        log_prefix = f"/aws-glue/{spec.name}"
         self.output_logs, self.error_logs = (
             logs.LogGroup(
                 self,
@@ -202,7 +214,7 @@ class StreamingJob(Construct):
         self.security_configuration = glue.CfnSecurityConfiguration(
             self,
             "SecurityConfiguration",
-            name=self.job_name,
+            name=spec.name,
             encryption_configuration=glue.CfnSecurityConfiguration.EncryptionConfigurationProperty(
                 cloud_watch_encryption=glue.CfnSecurityConfiguration.CloudWatchEncryptionProperty(
                     cloud_watch_encryption_mode="SSE-KMS", kms_key_arn=core.key.key_arn
@@ -217,121 +229,43 @@ class StreamingJob(Construct):
                 ],
             ),
         )
-        script = s3_assets.Asset(self, "Script", path=str(REPO_ROOT / "pipelines" / layer.value / "glue_job.py"))
-        self.arguments = self.job_arguments(config, core, package, log_prefix)
-        sizing = config.glue[layer]
+        script = s3_assets.Asset(self, "Script", path=str(spec.script))
+        self.arguments = self._common_arguments(core, package, log_prefix) | spec.arguments
         self.job = glue.CfnJob(
             self,
             "Job",
-            name=self.job_name,
-            description=f"TelcoPulse {layer.value}: {self._summary()}",
+            name=spec.name,
+            description=f"TelcoPulse: {spec.description}",
             role=self.role.role_arn,
             command=glue.CfnJob.JobCommandProperty(
-                name="gluestreaming", python_version="3", script_location=script.s3_object_url
+                name=spec.command, python_version="3", script_location=script.s3_object_url
             ),
             glue_version=config.glue_version,
-            worker_type=sizing.worker_type,
-            number_of_workers=sizing.max_workers,
+            worker_type=spec.sizing.worker_type,
+            number_of_workers=spec.sizing.max_workers,
             execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=1),
-            max_retries=2,
+            max_retries=spec.max_retries,
+            timeout=spec.timeout_minutes,
             security_configuration=self.security_configuration.ref,
             default_arguments=self.arguments,
         )
         script.grant_read(self.role)
         core.artifacts.grant_read(self.role, f"{package.prefix}/*")
-        self._grant_data(layer, core)
-        self._grant_logs_and_metrics(core)
-        self._acknowledge_grants(config, layer, package)
-        self._add_metric_filters(config)
-        if keep_running:
-            self._keep_running()
-        CfnOutput(
-            self,
-            "RoleArn",
-            value=self.role.role_arn,
-            description="The job role: grant it the TelcoPulse databases where Lake Formation governs them",
-        )
-
-    def _summary(self) -> str:
-        return {
-            Layer.BRONZE: "Kinesis -> telcopulse_bronze.network_events, byte for byte",
-            Layer.SILVER: "bronze -> typed, validated, deduplicated silver, quarantine and dq_results",
-            Layer.GOLD: "silver -> windowed KPIs, postal status counts and outages",
-        }[self.layer]
-
-    def job_arguments(
-        self, config: EnvConfig, core: CoreRefs, package: PackageLocation, log_prefix: str
-    ) -> dict[str, str]:
-        """Default arguments: Glue's switches, the Iceberg catalog conf, and the TELCOPULSE_* job args."""
-        settings = job_settings(
-            stream_name=core.stream.stream_name,
-            warehouse=warehouse_uri(core.warehouse),
-            checkpoints=checkpoint_uri(core.checkpoints),
-            config=config,
-        )
-        arguments = {
-            "--job-language": "python",
-            "--datalake-formats": "iceberg",
-            "--conf": spark_conf_argument(catalog_conf(settings)),
-            "--enable-metrics": "true",
-            "--enable-observability-metrics": "true",
-            "--enable-auto-scaling": "true",
-            "--custom-logGroup-prefix": log_prefix,
-            "--TempDir": f"s3://{core.checkpoints.bucket_name}/tmp/{self.layer.value}/",
-            **package.python_modules_arguments(core.artifacts.bucket_name),
-            "--TELCOPULSE_STREAM_NAME": settings.stream_name,
-            "--TELCOPULSE_WAREHOUSE_URI": settings.warehouse,
-            "--TELCOPULSE_CHECKPOINT_URI": settings.checkpoints,
-            "--TELCOPULSE_REGION": settings.region,
-            "--TELCOPULSE_TRIGGER_SECONDS": str(config.trigger_seconds),
-        }
-        if self.layer is Layer.BRONZE:
-            arguments["--TELCOPULSE_STREAM_ARN"] = core.stream.stream_arn
-        return arguments
-
-    def _grant_data(self, layer: Layer, core: CoreRefs) -> None:
-        """Least privilege per layer: only bronze reads the stream, only silver writes Data Docs.
-
-        Every job may create any TelcoPulse table (each bootstraps the whole catalog at start), so each can
-        write the warehouse; checkpoints and temp space are per job.
-        """
+        # Every job creates missing TelcoPulse tables at start (bootstrap_tables), so each writes the warehouse.
         catalog.grant_read_write(self.role, Stack.of(self))
         core.warehouse.grant_read_write(self.role)
-        core.checkpoints.grant_read_write(self.role, f"checkpoints/{layer.value}/*")
-        core.checkpoints.grant_read_write(self.role, f"tmp/{layer.value}/*")
-        if layer is Layer.BRONZE:
-            core.stream.grant_read(self.role)
-        if layer is Layer.SILVER:
-            core.data_docs.grant_read_write(self.role)
-
-    def _grant_logs_and_metrics(self, core: CoreRefs) -> None:
+        core.checkpoints.grant_read_write(self.role, f"{self.temp_prefix}*")
         for group in (self.output_logs, self.error_logs):
             group.grant_write(self.role)
             # The security configuration makes Glue associate the data key with the groups it writes to.
             group.grant(self.role, "logs:AssociateKmsKey")
         core.key.grant_encrypt_decrypt(self.role)
         grant_glue_metrics(self.role)
-
-    def _acknowledge_grants(self, config: EnvConfig, layer: Layer, package: PackageLocation) -> None:
-        """The wildcards in this role, each scoped to TelcoPulse's own buckets, tables and key."""
-        layer_buckets = {"checkpoints", "artifacts", *(("data_docs",) if layer is Layer.SILVER else ())}
-        acknowledge_wildcards(
-            self.role,
-            reason="aws-cdk-lib's S3 and KMS grants: object and data-key actions on TelcoPulse's own buckets "
-            "and key only, objects limited to this job's prefixes where the job has them.",
-            actions=(*S3_READ_ACTIONS, *S3_WRITE_ACTIONS, *KMS_DATA_KEY_ACTIONS),
-            resources=(
-                f"{refs.imported_value(config, refs.BUCKETS['warehouse'])}/*",
-                f"{refs.imported_value(config, refs.BUCKETS['checkpoints'])}/checkpoints/{layer.value}/*",
-                f"{refs.imported_value(config, refs.BUCKETS['checkpoints'])}/tmp/{layer.value}/*",
-                f"{refs.imported_value(config, refs.BUCKETS['artifacts'])}/{package.prefix}/*",
-                *(
-                    (f"{refs.imported_value(config, refs.BUCKETS['data_docs'])}/*",)
-                    if "data_docs" in layer_buckets
-                    else ()
-                ),
-                "arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
-            ),
+        self.acknowledge_objects(
+            f"{refs.imported_value(config, refs.BUCKETS['warehouse'])}/*",
+            f"{refs.imported_value(config, refs.BUCKETS['checkpoints'])}/{self.temp_prefix}*",
+            f"{refs.imported_value(config, refs.BUCKETS['artifacts'])}/{package.prefix}/*",
+            "arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
         )
         acknowledge_wildcards(
             self.role,
@@ -344,6 +278,114 @@ class StreamingJob(Construct):
             "Glue's own namespace.",
             resources=["*"],
         )
+        CfnOutput(
+            self,
+            "RoleArn",
+            value=self.role.role_arn,
+            description="The job role: grant it the TelcoPulse databases where Lake Formation governs them",
+        )
+
+    def _common_arguments(self, core: CoreRefs, package: PackageLocation, log_prefix: str) -> dict[str, str]:
+        """Glue's switches, the Iceberg catalog conf and the package: the same for every TelcoPulse job."""
+        settings = job_settings(
+            stream_name=core.stream.stream_name,
+            warehouse=warehouse_uri(core.warehouse),
+            checkpoints=checkpoint_uri(core.checkpoints),
+            config=self.config,
+        )
+        return {
+            "--job-language": "python",
+            "--datalake-formats": "iceberg",
+            "--conf": spark_conf_argument(catalog_conf(settings)),
+            "--enable-metrics": "true",
+            "--enable-observability-metrics": "true",
+            "--enable-auto-scaling": "true",
+            "--custom-logGroup-prefix": log_prefix,
+            "--TempDir": f"s3://{core.checkpoints.bucket_name}/{self.temp_prefix}",
+            **package.python_modules_arguments(core.artifacts.bucket_name),
+            "--TELCOPULSE_WAREHOUSE_URI": settings.warehouse,
+            "--TELCOPULSE_CHECKPOINT_URI": settings.checkpoints,
+            "--TELCOPULSE_REGION": settings.region,
+        }
+
+    def acknowledge_objects(self, *resources: str) -> None:
+        """Acknowledge the S3/KMS grant wildcards of this role on ``resources`` (TelcoPulse's own objects)."""
+        acknowledge_wildcards(
+            self.role,
+            reason="aws-cdk-lib's S3 and KMS grants: object and data-key actions on TelcoPulse's own buckets "
+            "and key only, objects limited to this job's prefixes where the job has them.",
+            actions=(*S3_READ_ACTIONS, *S3_WRITE_ACTIONS, *KMS_DATA_KEY_ACTIONS),
+            resources=resources,
+        )
+
+    def schedule(self, suffix: str, *, cron: str, description: str) -> glue.CfnTrigger:
+        """Start the job on ``cron`` (UTC) by the trigger ``<job>-<suffix>``; a start during a run is refused."""
+        return glue.CfnTrigger(
+            self,
+            "".join(part.title() for part in suffix.split("-")),
+            name=f"{self.job_name}-{suffix}",
+            description=description,
+            type="SCHEDULED",
+            schedule=cron,
+            start_on_creation=True,
+            actions=[glue.CfnTrigger.ActionProperty(job_name=self.job.ref)],
+        )
+
+
+LAYER_SUMMARIES = {
+    Layer.BRONZE: "Kinesis -> telcopulse_bronze.network_events, byte for byte",
+    Layer.SILVER: "bronze -> typed, validated, deduplicated silver, quarantine and dq_results",
+    Layer.GOLD: "silver -> windowed KPIs, postal status counts and outages",
+}
+
+
+class StreamingJob(GlueJob):
+    """The Glue streaming job of ``layer``: same code as locally, Glue catalog, checkpoints in S3.
+
+    Least privilege per layer: only bronze reads the stream, only silver writes Data Docs, each job its own
+    checkpoints.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvConfig,
+        layer: Layer,
+        core: CoreRefs,
+        package: PackageLocation,
+        keep_running: bool = True,
+    ) -> None:
+        self.layer = layer
+        arguments = {
+            "--TELCOPULSE_STREAM_NAME": core.stream.stream_name,
+            "--TELCOPULSE_TRIGGER_SECONDS": str(config.trigger_seconds),
+            **({"--TELCOPULSE_STREAM_ARN": core.stream.stream_arn} if layer is Layer.BRONZE else {}),
+        }
+        spec = JobSpec(
+            name=config.job_name(layer),
+            script=REPO_ROOT / "pipelines" / layer.value / "glue_job.py",
+            command="gluestreaming",
+            description=f"{layer.value}: {LAYER_SUMMARIES[layer]}",
+            sizing=config.glue[layer],
+            max_retries=2,
+            arguments=arguments,
+        )
+        super().__init__(scope, construct_id, config=config, spec=spec, core=core, package=package)
+        core.checkpoints.grant_read_write(self.role, f"checkpoints/{layer.value}/*")
+        checkpoints = f"{refs.imported_value(config, refs.BUCKETS['checkpoints'])}/checkpoints/{layer.value}/*"
+        self.acknowledge_objects(checkpoints)
+        if layer is Layer.BRONZE:
+            core.stream.grant_read(self.role)
+        if layer is Layer.SILVER:
+            core.data_docs.grant_read_write(self.role)
+            self.acknowledge_objects(f"{refs.imported_value(config, refs.BUCKETS['data_docs'])}/*")
+        self._add_metric_filters(config)
+        if keep_running:
+            # A streaming job ends after a failure that used up its retries or at Glue's maximum run time.
+            self.schedule("keep-running", cron=KEEP_RUNNING_SCHEDULE,
+                          description="Start the streaming job if it is not running")  # fmt: skip
 
     def _add_metric_filters(self, config: EnvConfig) -> None:
         """``RowsIn``/``RowsOut``/``RowsQuarantined``/``Batches`` per layer from the JSON batch lines."""
@@ -361,19 +403,32 @@ class StreamingJob(Construct):
                 dimensions={"Layer": "$.layer"},
             )
 
-    def _keep_running(self) -> None:
-        """Start the job every 15 minutes (the first within 15 minutes of deploy): refused while it runs.
 
-        A streaming job ends after a failure that used up its retries or at Glue's maximum run time; only one
-        run is allowed at a time, so a start while it runs is refused and nothing ever runs twice.
-        """
-        glue.CfnTrigger(
-            self,
-            "KeepRunning",
-            name=f"{self.job_name}-keep-running",
-            description="Start the streaming job if it is not running",
-            type="SCHEDULED",
-            schedule=KEEP_RUNNING_SCHEDULE,
-            start_on_creation=True,
-            actions=[glue.CfnTrigger.ActionProperty(job_name=self.job.ref)],
+class MaintenanceJob(GlueJob):
+    """The daily maintenance batch job (``pipelines/ops/glue_maintain.py``): expiry, compaction, orphan files.
+
+    It reads every job's checkpoints (the expiry rule keeps what the streaming readers still need) and
+    writes nothing but the warehouse and its own temp space.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: EnvConfig, core: CoreRefs, package: PackageLocation
+    ) -> None:
+        spec = JobSpec(
+            name=maintenance_job_name(config),
+            script=REPO_ROOT / "pipelines" / "ops" / "glue_maintain.py",
+            command="glueetl",
+            description="maintenance: snapshot expiry, compaction and orphan files of every TelcoPulse table",
+            sizing=GlueSizing(max_workers=2),
+            max_retries=0,
+            arguments={},
+            timeout_minutes=120,
         )
+        super().__init__(scope, construct_id, config=config, spec=spec, core=core, package=package)
+        core.checkpoints.grant_read(self.role, "checkpoints/*")
+        self.acknowledge_objects(f"{refs.imported_value(config, refs.BUCKETS['checkpoints'])}/checkpoints/*")
+        self.schedule("daily", cron=MAINTENANCE_SCHEDULE, description="Maintain every TelcoPulse table once a day")
+
+
+def maintenance_job_name(config: EnvConfig) -> str:
+    return f"{config.prefix}-maintenance"

@@ -24,7 +24,7 @@ from constructs import Construct
 
 from pipelines.settings import Settings
 from telcopulse_deploy.config import LAYERS, EnvConfig, Layer
-from telcopulse_deploy.glue_jobs import batch_metric
+from telcopulse_deploy.glue_jobs import batch_metric, maintenance_job_name
 from telcopulse_deploy.ingest_lambda import function_name as ingest_function_name
 from telcopulse_deploy.storage import data_key
 
@@ -85,7 +85,7 @@ class Monitoring(Construct):
                 source=["aws.glue"],
                 detail_type=["Glue Job State Change"],
                 detail={
-                    "jobName": [config.job_name(layer) for layer in LAYERS],
+                    "jobName": [*(config.job_name(layer) for layer in LAYERS), maintenance_job_name(config)],
                     "state": list(FAILED_STATES),
                 },
             ),

@@ -4,6 +4,7 @@
     <prefix>-bronze      Glue streaming job: Kinesis -> bronze                       (imports core)
     <prefix>-silver      Glue streaming job: bronze -> silver                        (imports core)
     <prefix>-gold        Glue streaming job: silver -> gold                          (imports core)
+    <prefix>-maintenance Glue batch job, daily: expiry, compaction, orphan files     (imports core)
     <prefix>-ingest      uploads bucket + Lambda: CSV -> stream                      (imports core)
     <prefix>-query       Athena workgroup and the analyst views                      (imports core)
     <prefix>-dashboard   Streamlit on Fargate behind Cognito + ALB                   (imports core)
@@ -25,7 +26,7 @@ from telcopulse_deploy.athena import QueryWorkgroup
 from telcopulse_deploy.catalog import LakeCatalog
 from telcopulse_deploy.config import LAYERS, PROJECT, EnvConfig, Layer
 from telcopulse_deploy.dashboard import Dashboard
-from telcopulse_deploy.glue_jobs import JobPackage, PackageLocation, StreamingJob
+from telcopulse_deploy.glue_jobs import JobPackage, MaintenanceJob, PackageLocation, StreamingJob
 from telcopulse_deploy.ingest_lambda import CsvIngest
 from telcopulse_deploy.monitoring import Monitoring
 from telcopulse_deploy.nag import (
@@ -101,6 +102,14 @@ class LayerJobStack(Stack):
         )
 
 
+class MaintenanceStack(Stack):
+    """The daily table maintenance job."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvConfig, package: PackageLocation) -> None:
+        super().__init__(scope, construct_id, description=f"TelcoPulse {config.name}: daily table maintenance")
+        self.job = MaintenanceJob(self, "Job", config=config, core=refs.CoreRefs(self, config), package=package)
+
+
 class IngestStack(Stack):
     """CSV uploads -> stream."""
 
@@ -167,6 +176,7 @@ class MonitoringStack(Stack):
 class TelcoPulseStacks:
     core: CoreStack
     jobs: dict[Layer, LayerJobStack]
+    maintenance: MaintenanceStack
     ingest: IngestStack
     query: QueryStack
     dashboard: DashboardStack
@@ -174,7 +184,9 @@ class TelcoPulseStacks:
 
     @property
     def all(self) -> list[Stack]:
-        return [self.core, *self.jobs.values(), self.ingest, self.query, self.dashboard, self.monitoring]
+        return [
+            self.core, *self.jobs.values(), self.maintenance, self.ingest, self.query, self.dashboard, self.monitoring
+        ]  # fmt: skip
 
 
 def build_stacks(
@@ -199,6 +211,7 @@ def build_stacks(
         )
         for layer in LAYERS
     }
+    maintenance = MaintenanceStack(app, config.stack_name("maintenance"), config=config, package=core.package.location)
     ingest = IngestStack(
         app,
         config.stack_name("ingest"),
@@ -209,7 +222,7 @@ def build_stacks(
     query = QueryStack(app, config.stack_name("query"), config=config)
     dashboard = DashboardStack(app, config.stack_name("dashboard"), config=config, require_package=require_package)
     monitoring = MonitoringStack(app, config.stack_name("monitoring"), config=config, alarm_email=alarm_email)
-    stacks = TelcoPulseStacks(core, jobs, ingest, query, dashboard, monitoring)
+    stacks = TelcoPulseStacks(core, jobs, maintenance, ingest, query, dashboard, monitoring)
     for stack in stacks.all:
         if stack is not core:
             stack.add_stack_dependency(core, "imports core's named exports")

@@ -59,7 +59,7 @@ def actions_of(statements: list[dict[str, Any]]) -> set[str]:
 
 
 def test_app_synthesizes_every_stack_of_one_environment(dev: Synthesized) -> None:
-    names = {"core", "bronze", "silver", "gold", "ingest", "query", "dashboard", "monitoring"}
+    names = {"core", "bronze", "silver", "gold", "maintenance", "ingest", "query", "dashboard", "monitoring"}
     assert set(dev.stack_names) == {f"telcopulse-dev-{name}" for name in names}
     for name in dev.stack_names:
         assert dev.template_path(name).exists()
@@ -204,6 +204,32 @@ def test_prod_jobs_scale_further_than_dev(prod: Synthesized) -> None:
     for layer in LAYERS:
         assert glue_job(prod, layer)["NumberOfWorkers"] == env_config("prod").glue[layer].max_workers
         assert glue_job(prod, layer)["DefaultArguments"]["--TELCOPULSE_TRIGGER_SECONDS"] == "30"
+
+
+def test_maintenance_is_a_daily_glue_batch_job_that_only_reads_checkpoints(dev: Synthesized) -> None:
+    from pipelines.ops import glue_maintain
+
+    template = dev.template("telcopulse-dev-maintenance")
+    (job,) = resources(dev, "telcopulse-dev-maintenance", "AWS::Glue::Job").values()
+    props = job["Properties"]
+    assert (props["Name"], props["Command"]["Name"], props["GlueVersion"]) == (
+        "telcopulse-dev-maintenance",
+        "glueetl",
+        "5.1",
+    )
+    passed = {name.removeprefix("--") for name in props["DefaultArguments"]}
+    assert set(glue_maintain.JOB_ARGS) - {"JOB_NAME"} <= passed
+    template.has_resource_properties("AWS::Glue::Trigger", {"Type": "SCHEDULED", "StartOnCreation": True})
+    statements = role_statements(dev, "telcopulse-dev-maintenance", "JobRole")
+    checkpoint_writes = [
+        s
+        for s in statements
+        if "checkpoints-bucket-arn" in json.dumps(s["Resource"])
+        and "s3:PutObject" in actions_of([s])
+        and "/checkpoints/" in json.dumps(s["Resource"])
+    ]
+    assert checkpoint_writes == []
+    assert not any(a.startswith("kinesis:") for a in actions_of(statements))
 
 
 def test_without_a_package_jobs_get_no_modules_and_the_lambda_a_placeholder(dev: Synthesized) -> None:
@@ -403,7 +429,7 @@ def test_monitoring_alarms_on_lag_failures_data_quality_and_freshness(dev: Synth
             "EventPattern": {
                 "source": ["aws.glue"],
                 "detail": {
-                    "jobName": [f"telcopulse-dev-{layer.value}" for layer in LAYERS],
+                    "jobName": [*(f"telcopulse-dev-{layer.value}" for layer in LAYERS), "telcopulse-dev-maintenance"],
                     "state": Match.array_with(["FAILED", "TIMEOUT"]),
                 },
             }
