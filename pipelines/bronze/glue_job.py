@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pyspark.sql import Column, DataFrame
@@ -27,44 +27,25 @@ from pyspark.sql.types import NumericType
 
 from catalog.tables import BRONZE_EVENTS
 from pipelines import ledger, streaming
+from pipelines.adapters.glue import STREAMING_JOB_ARGS, log_json_lines, settings_from_args
 from pipelines.adapters.iceberg import bootstrap_tables
 from pipelines.bronze import schema
 from pipelines.bronze.job import WRITER
 from pipelines.bronze.transform import to_bronze_rows
 from pipelines.errors import SchemaMismatchError
-from pipelines.logs import JsonLineFormatter, configure_logging, log_batch
-from pipelines.settings import Runtime, Settings
+from pipelines.logs import log_batch
+from pipelines.settings import Settings
 from pipelines.spark import build_spark
 
 log = logging.getLogger(__name__)
 
-JOB_ARGS = (
-    "JOB_NAME",
-    "TELCOPULSE_STREAM_NAME",
-    "TELCOPULSE_STREAM_ARN",
-    "TELCOPULSE_WAREHOUSE_URI",
-    "TELCOPULSE_CHECKPOINT_URI",
-    "TELCOPULSE_REGION",
-    "TELCOPULSE_TRIGGER_SECONDS",
-)
+JOB_ARGS = (*STREAMING_JOB_ARGS, "TELCOPULSE_STREAM_ARN")
 GLUE_DATA = "$json$data_infer_schema$_temporary$"
 GLUE_ARRIVAL_TIME = "__src_timestamp"
 GLUE_SHARD_ID = "glue-kinesis-source"
 # A sequence number is batch id then the row's 19-digit position: numeric (silver orders by it as a
 # decimal(38,0)) and unique across batches for any batch id below 10^19.
 _POSITION_DIGITS = 19
-
-
-def settings_from_args(args: Mapping[str, str]) -> Settings:
-    """The job's ``Settings`` from its resolved ``--TELCOPULSE_*`` arguments (runtime ``aws``)."""
-    return Settings(
-        runtime=Runtime.AWS,
-        stream_name=args["TELCOPULSE_STREAM_NAME"],
-        warehouse_uri=args["TELCOPULSE_WAREHOUSE_URI"],
-        checkpoint_uri=args["TELCOPULSE_CHECKPOINT_URI"],
-        region=args["TELCOPULSE_REGION"],
-        trigger_seconds=float(args["TELCOPULSE_TRIGGER_SECONDS"]),
-    )
 
 
 def kinesis_connection_options(settings: Settings, *, stream_arn: str) -> dict[str, str]:
@@ -141,13 +122,6 @@ def batch_writer(settings: Settings, *, query_id: str) -> Callable[[DataFrame, i
             records.unpersist()
 
     return write_batch
-
-
-def log_json_lines() -> None:
-    """One JSON object per log line on stderr: CloudWatch metric filters read the batch lines' fields."""
-    configure_logging()
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(JsonLineFormatter())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,9 +14,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
-from pipelines.logs import JsonLineFormatter, configure_logging
+from pipelines.adapters.glue import log_json_lines, settings_from_args
 from pipelines.ops.maintain import MaintenancePolicy
-from pipelines.settings import Runtime, Settings
 
 JOB_ARGS = (
     "JOB_NAME",
@@ -26,16 +25,6 @@ JOB_ARGS = (
 )
 OPTIONAL_ARGS = ("TELCOPULSE_RETAIN_HOURS", "TELCOPULSE_ORPHAN_AGE_HOURS")
 log = logging.getLogger(__name__)
-
-
-def settings_from_args(args: Mapping[str, str]) -> Settings:
-    """The job's ``Settings`` from its resolved ``--TELCOPULSE_*`` arguments (runtime ``aws``)."""
-    return Settings(
-        runtime=Runtime.AWS,
-        warehouse_uri=args["TELCOPULSE_WAREHOUSE_URI"],
-        checkpoint_uri=args["TELCOPULSE_CHECKPOINT_URI"],
-        region=args["TELCOPULSE_REGION"],
-    )
 
 
 def policy_from_args(args: Mapping[str, str]) -> MaintenancePolicy:
@@ -70,9 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv if argv is None else argv
     args = getResolvedOptions(argv, [*JOB_ARGS, *present_optional(argv)])
     settings = settings_from_args(args)
-    configure_logging()
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(JsonLineFormatter())
+    log_json_lines()
     reports = maintain(build_spark(settings, "telcopulse-maintain"), settings, policy_from_args(args))
     for report in reports:
         log.info("maintained %s", report.table, extra={"metrics": {"event": "maintenance", **report.as_dict()}})
