@@ -1,9 +1,10 @@
 """The disk-full scenario, run inside a private mount namespace (``unshare -rm``) by test_disk_full.
 
-The jobs' home is a small tmpfs mounted over an empty folder; kinesalite runs outside (loopback is
-shared). Phase A fills the disk while bronze has records to write; phase B while silver has. Each time
-the job must exit non-zero naming the full disk, and once space returns a restart must land every record
-exactly once. Prints one JSON object (the scenario's findings) as its last line.
+The warehouse is a small tmpfs, and silver's namespace folder in it another one; kinesalite runs outside
+(loopback is shared). Phase A fills the warehouse while bronze runs and records arrive; phase B fills
+silver's folder while silver runs and bronze keeps landing records. Each time the running job must exit
+non-zero naming the full disk, and once space returns a restart must land every record exactly once.
+Prints one JSON object (the scenario's findings) as its last line.
 """
 
 from __future__ import annotations
@@ -69,35 +70,45 @@ def failed_loudly(job: JobProcess, *, timeout: float) -> dict[str, Any]:
     }
 
 
+def mount_tmpfs(folder: Path, size_mb: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(folder)], check=True)
+
+
 def run(args: dict[str, Any]) -> dict[str, Any]:
     home, outputs = Path(args["home"]), Path(args["outputs"])
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={args['size_mb']}m", "tmpfs", str(home)], check=True)
     settings = Settings(home=home, kinesis_port=args["port"], trigger_seconds=0.5)
+    warehouse = home / "warehouse"
+    silver_folder = warehouse / "telcopulse_silver"
+    mount_tmpfs(warehouse, args["size_mb"])
+    mount_tmpfs(silver_folder, args["size_mb"] // 2)
     sent = put_day(settings, date(2026, 11, 20))
     findings: dict[str, Any] = {}
-
-    # Phase A: bronze runs, the disk fills, records arrive.
     bronze = JobProcess(settings, "bronze", output=outputs / "bronze-a.out")
+    silver = JobProcess(settings, "silver", output=outputs / "silver-a.out")
     bronze.start()
-    assert wait_until(lambda: rows(settings, BRONZE) == len(sent), timeout=300), bronze.tail()
-    filler = fill(home)
+    silver.start()
+    assert wait_until(lambda: rows(settings, SILVER) == len(sent), timeout=600), silver.tail()
+
+    # Phase A: the warehouse fills while bronze runs and records arrive.
+    filler = fill(warehouse)
     sent += put_day(settings, date(2026, 11, 21))
     findings["bronze_on_full_disk"] = failed_loudly(bronze, timeout=300)
     findings["bronze_rows_while_full"] = rows(settings, BRONZE)
     filler.unlink()
-    recovered = JobProcess(settings, "bronze", "--until-idle", "3", output=outputs / "bronze-a2.out")
-    recovered.start()
-    assert wait_until(lambda: not recovered.alive(), timeout=600, every=1), recovered.tail()
-    findings["bronze_recovered_exit_code"] = recovered.process.returncode if recovered.process else None
+    bronze = JobProcess(settings, "bronze", output=outputs / "bronze-a2.out")
+    bronze.start()
+    assert wait_until(lambda: rows(settings, SILVER) == len(sent), timeout=600), silver.tail()
+    findings["silver_kept_running_through_phase_a"] = silver.alive()
 
-    # Phase B: silver has all of bronze to read, on a full disk.
-    filler = fill(home)
-    silver = JobProcess(settings, "silver", output=outputs / "silver-b.out")
-    silver.start()
+    # Phase B: silver's folder fills while silver runs and bronze lands new records.
+    filler = fill(silver_folder)
+    sent += put_day(settings, date(2026, 11, 22))
     findings["silver_on_full_disk"] = failed_loudly(silver, timeout=300)
     findings["silver_rows_while_full"] = rows(settings, SILVER)
     filler.unlink()
-    for job in ("silver", "gold"):
+    assert bronze.stop() == 0
+    for job in ("bronze", "silver", "gold"):
         again = JobProcess(settings, job, "--until-idle", "3", output=outputs / f"{job}-b2.out")
         again.start()
         assert wait_until(lambda job=again: not job.alive(), timeout=600, every=1), again.tail()

@@ -46,16 +46,19 @@ def test_full_disk_fails_the_job_loudly_and_it_recovers(tmp_path: Path, fault_re
     passed = (
         findings["bronze_on_full_disk"]["loud"]
         and findings["silver_on_full_disk"]["loud"]
+        and findings["silver_kept_running_through_phase_a"]
         and findings["bronze_recovered_exit_code"] == 0
         and findings["silver_recovered_exit_code"] == 0
         and findings["gold_recovered_exit_code"] == 0
         and not counts["broken_rules"]
-        and counts["bronze_rows"] == 2000
+        and counts["bronze_rows"] == 3000
     )
     fault_report.add("disk_full", findings | {"tmpfs_mb": 64, "passed": passed})
 
     assert findings["bronze_on_full_disk"]["loud"], findings["bronze_on_full_disk"]
     assert findings["silver_on_full_disk"]["loud"], findings["silver_on_full_disk"]
     assert findings["bronze_rows_while_full"] == 1000  # what was committed before the disk filled stays
+    assert findings["silver_rows_while_full"] == 2000
+    assert findings["silver_kept_running_through_phase_a"]  # no input, no write: a full disk elsewhere is no error
     assert (findings["bronze_recovered_exit_code"], findings["silver_recovered_exit_code"]) == (0, 0)
-    assert counts["broken_rules"] == [] and counts["bronze_rows"] == counts["silver_rows"] == 2000, counts
+    assert counts["broken_rules"] == [] and counts["bronze_rows"] == counts["silver_rows"] == 3000, counts
