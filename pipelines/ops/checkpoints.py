@@ -72,6 +72,8 @@ def read_position(files: CheckpointFiles, checkpoint: str) -> CheckpointPosition
     else:
         text = files.read_text(f"{root}/{START_OFFSET}")
         read_to = StreamOffset.from_json(text) if text and text.strip() else None
+        if read_to is not None and read_to.snapshot_id < 0:
+            read_to = None  # Iceberg's START_OFFSET: the table was empty, the stream starts at its oldest snapshot
     return CheckpointPosition(True, read_to, committed, planned)
 
 

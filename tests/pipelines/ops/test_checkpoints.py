@@ -65,6 +65,16 @@ def test_read_position_without_commits_is_the_start_offset(files: CheckpointFile
     assert read_position(files, str(tmp_path / "gold")).read_to == StreamOffset(7, 0, scan_all_files=True)
 
 
+def test_read_position_of_a_query_started_on_an_empty_table_is_not_started(
+    files: CheckpointFiles, tmp_path: Path
+) -> None:
+    write_checkpoint(tmp_path / "silver", offsets={}, commits=[], start=StreamOffset(-1, -1))
+
+    position = read_position(files, str(tmp_path / "silver"))
+
+    assert position.exists and position.read_to is None
+
+
 def test_read_position_of_a_missing_checkpoint(files: CheckpointFiles, tmp_path: Path) -> None:
     assert not read_position(files, str(tmp_path / "never")).exists
 
