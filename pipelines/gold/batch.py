@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from catalog.tables import OPERATOR_KPIS, POSTAL_HEALTH, POSTAL_OUTAGES, POSTAL_STATUS_COUNTS
 from pipelines import ledger
 from pipelines.faults import crash_point
 from pipelines.gold.transform import (
@@ -25,6 +27,7 @@ from pipelines.gold.transform import (
     postal_status_deltas,
 )
 from pipelines.logs import log_batch
+from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
 WRITER = "gold"
@@ -97,6 +100,31 @@ class GoldBatch:
         self._late_after = late_after
         self._source_range = source_range
         self.rows_merged = 0
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, query_id: str, source_range: Callable[[int], str] | None = None
+    ) -> GoldBatch:
+        """The gold micro-batch with the tables and rules that ``settings`` name."""
+        return cls(
+            query_id=query_id,
+            tables=GoldTables(
+                *(
+                    settings.table(t.identifier)
+                    for t in (OPERATOR_KPIS, POSTAL_STATUS_COUNTS, POSTAL_HEALTH, POSTAL_OUTAGES)
+                )
+            ),
+            window_seconds=settings.window_seconds,
+            rule=OutageRule(
+                settings.outage_min_readings,
+                settings.outage_min_devices,
+                settings.outage_min_bad_share,
+                settings.outage_close_after_healthy_windows,
+            ),
+            outage_lookback=timedelta(hours=settings.outage_lookback_hours),
+            late_after=timedelta(seconds=settings.late_after_seconds),
+            source_range=source_range,
+        )
 
     def process(self, silver: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
@@ -209,8 +237,7 @@ class GoldBatch:
     ) -> None:
         """Outages of the touched postal codes, recomputed from window health around the touched windows."""
         touched = [
-            r[0]
-            for r in silver.where(F.col("postal_code").isNotNull()).select("postal_code").distinct().collect()
+            r[0] for r in silver.where(F.col("postal_code").isNotNull()).select("postal_code").distinct().collect()
         ]
         if not touched:
             return
@@ -229,9 +256,7 @@ class GoldBatch:
         health = spark.table(self._tables.postal_window_health).where(
             F.col("postal_code").isin(touched) & (F.col("window_start") >= F.lit(start))
         )
-        detect_outages(health, rule=self._rule, updated_at=now).createOrReplaceTempView(
-            "gold_outages_recomputed"
-        )
+        detect_outages(health, rule=self._rule, updated_at=now).createOrReplaceTempView("gold_outages_recomputed")
         codes = ", ".join("'" + code.replace("'", "''") + "'" for code in touched)
         sql = (
             f"MERGE INTO {self._tables.postal_outages} t USING gold_outages_recomputed s "

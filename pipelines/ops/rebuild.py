@@ -379,27 +379,9 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _gold_batch(spark: SparkSession, settings: Settings, query_id: str) -> Any:
     """The gold job's micro-batch (the same code and tables as ``pipelines.gold.job``), for a batch pass."""
-    from pipelines.gold.batch import GoldBatch, GoldTables
-    from pipelines.gold.transform import OutageRule
+    from pipelines.gold.batch import GoldBatch
 
-    return GoldBatch(
-        query_id=query_id,
-        tables=GoldTables(
-            *(
-                settings.table(t.identifier)
-                for t in (OPERATOR_KPIS, POSTAL_STATUS_COUNTS, POSTAL_HEALTH, POSTAL_OUTAGES)
-            )
-        ),
-        window_seconds=settings.window_seconds,
-        rule=OutageRule(
-            settings.outage_min_readings,
-            settings.outage_min_devices,
-            settings.outage_min_bad_share,
-            settings.outage_close_after_healthy_windows,
-        ),
-        outage_lookback=timedelta(hours=settings.outage_lookback_hours),
-        late_after=timedelta(seconds=settings.late_after_seconds),
-    )
+    return GoldBatch.from_settings(settings, query_id=query_id)
 
 
 def _rebuild_gold(spark: SparkSession, settings: Settings, since: datetime | None) -> RebuildReport:
