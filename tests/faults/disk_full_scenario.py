@@ -25,6 +25,7 @@ from tests.conftest import SAMPLE_CSV
 from tests.faults.harness import BRONZE, SILVER, JobProcess, audit, wait_until
 from tests.helpers import read_table
 
+STARTED: list[JobProcess] = []
 FULL_DISK_MARKERS = ("No space left on device", "disk is full", "ENOSPC", "Disk quota exceeded")
 
 
@@ -70,6 +71,13 @@ def failed_loudly(job: JobProcess, *, timeout: float) -> dict[str, Any]:
     }
 
 
+def start(settings: Settings, name: str, *args: str, output: Path) -> JobProcess:
+    job = JobProcess(settings, name, *args, output=output)
+    job.start()
+    STARTED.append(job)
+    return job
+
+
 def mount_tmpfs(folder: Path, size_mb: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(folder)], check=True)
@@ -84,10 +92,8 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     mount_tmpfs(silver_folder, args["size_mb"] // 2)
     sent = put_day(settings, date(2026, 11, 20))
     findings: dict[str, Any] = {}
-    bronze = JobProcess(settings, "bronze", output=outputs / "bronze-a.out")
-    silver = JobProcess(settings, "silver", output=outputs / "silver-a.out")
-    bronze.start()
-    silver.start()
+    bronze = start(settings, "bronze", output=outputs / "bronze-a.out")
+    silver = start(settings, "silver", output=outputs / "silver-a.out")
     assert wait_until(lambda: rows(settings, SILVER) == len(sent), timeout=600), silver.tail()
 
     # Phase A: the warehouse fills while bronze runs and records arrive.
@@ -96,8 +102,7 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     findings["bronze_on_full_disk"] = failed_loudly(bronze, timeout=300)
     findings["bronze_rows_while_full"] = rows(settings, BRONZE)
     filler.unlink()
-    bronze = JobProcess(settings, "bronze", output=outputs / "bronze-a2.out")
-    bronze.start()
+    bronze = start(settings, "bronze", output=outputs / "bronze-a2.out")
     assert wait_until(lambda: rows(settings, SILVER) == len(sent), timeout=600), silver.tail()
     findings["silver_kept_running_through_phase_a"] = silver.alive()
 
@@ -109,8 +114,7 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     filler.unlink()
     assert bronze.stop() == 0
     for job in ("bronze", "silver", "gold"):
-        again = JobProcess(settings, job, "--until-idle", "3", output=outputs / f"{job}-b2.out")
-        again.start()
+        again = start(settings, job, "--until-idle", "3", output=outputs / f"{job}-b2.out")
         assert wait_until(lambda job=again: not job.alive(), timeout=600, every=1), again.tail()
         findings[f"{job}_recovered_exit_code"] = again.process.returncode if again.process else None
     findings["counts"] = audit(settings, sent=sent, hostile=set())
@@ -119,7 +123,12 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     started = time.monotonic()
-    findings = run(json.loads(sys.argv[1]))
+    try:
+        findings = run(json.loads(sys.argv[1]))
+    finally:
+        for job in STARTED:  # whatever failed, no job may outlive the scenario and its private mounts
+            if job.alive():
+                job.kill9()
     findings["runtime_s"] = round(time.monotonic() - started, 1)
     print(json.dumps(findings, default=str))
 

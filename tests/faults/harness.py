@@ -80,7 +80,8 @@ class JobProcess:
 
     def kill9(self) -> None:
         """SIGKILL to the whole job (python driver and JVM) at once, like a machine losing the process."""
-        assert self.process is not None
+        if self.process is None:
+            return
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -168,7 +169,8 @@ class Producer(threading.Thread):
 
     def stop(self) -> None:
         self.stopped.set()
-        self.join(timeout=120)
+        if self.is_alive():
+            self.join(timeout=120)
 
 
 def _take(records: Iterator[Any], n: int) -> list[Any]:

@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,10 @@ PHASE_TIMEOUT_S = 25 * 60
 
 @dataclass
 class KillPlan:
-    """When to kill a job next: at a random moment after its start, or a random moment after its next batch.
+    """When to kill a job next: every third kill at a random moment of its start-up, the others at a random
+    moment within 3 s after its next batch (mid-batch, mid-commit or idle).
 
-    Alternating both makes kills land during start-up, mid-batch, mid-commit and while idle; waiting for
-    a batch (or, on a slow machine, up to a minute) lets the pipeline progress between kills.
+    Waiting for a batch guarantees the pipeline progresses between kills, however slow the machine.
     """
 
     rng: random.Random
@@ -44,20 +45,16 @@ class KillPlan:
     kills: list[dict[str, Any]] = field(default_factory=list)
     at: float | None = None
     baseline: int = 0
-    patience: float = 0.0
-    mode: str = "after-batch"
+    mode: str = ""
 
     def restarted(self) -> None:
-        self.mode = "any-moment" if self.mode == "after-batch" else "after-batch"
+        self.mode = "start-up" if len(self.kills) % 3 == 2 else "after-batch"
         self.baseline = self.job.batches()
-        self.patience = self.rng.uniform(20, 60)
-        self.at = self.job.started_at + self.rng.uniform(2, 15) if self.mode == "any-moment" else None
+        self.at = self.job.started_at + self.rng.uniform(1, 10) if self.mode == "start-up" else None
 
     def due(self, now: float) -> bool:
-        if self.at is None and self.job.batches() > self.baseline:
+        if self.at is None and (self.job.batches() > self.baseline or now - self.job.started_at > 300):
             self.at = now + self.rng.uniform(0, 3)
-        elif self.at is None and now - self.job.started_at > self.patience:
-            self.at, self.mode = now, "after-patience"
         return self.at is not None and now >= self.at
 
 
@@ -83,12 +80,14 @@ def test_kill_9_restarts_and_two_copies_lose_and_duplicate_nothing(tmp_path: Pat
     started = time.monotonic()
     rng = random.Random(SEED)
     section: dict[str, Any] = {"seed": SEED, "kills_per_job": KILLS_PER_JOB, "rate_per_s": RATE, "passed": False}
-    with local_stack(tmp_path / "home", window_seconds=10) as settings:
+    with local_stack(tmp_path / "home", window_seconds=10) as settings, ExitStack() as cleanup:
         hostile = [raw for _, raw, _ in HOSTILE]
         producer = Producer(settings, rate=RATE, seed=SEED, hostile=hostile, hostile_per_tick=1)
         producer.start()
         jobs = {name: JobProcess(settings, name) for name in JOBS}
         plans = {name: KillPlan(rng, job) for name, job in jobs.items()}
+        cleanup.callback(producer.stop)
+        cleanup.callback(lambda: [job.kill9() for job in jobs.values() if job.alive()])
         for name, job in jobs.items():
             job.start()
             plans[name].restarted()

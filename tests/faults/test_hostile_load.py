@@ -4,6 +4,7 @@ with its reason, and every valid reading is in silver exactly once."""
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,13 @@ def test_hostile_records_never_crash_a_job_and_all_land_in_quarantine(
     started = time.monotonic()
     hostile = hostile_stream(HOSTILE_RECORDS, seed=8)
     expected = {raw: reason for _, raw, reason in hostile}
-    with local_stack(tmp_path / "home", window_seconds=10) as settings:
+    with local_stack(tmp_path / "home", window_seconds=10) as settings, ExitStack() as cleanup:
         jobs = [JobProcess(settings, name) for name in ("bronze", "silver", "gold")]
+        producer = Producer(settings, rate=80, seed=9, hostile=[raw for _, raw, _ in hostile], hostile_per_tick=30)
+        cleanup.callback(producer.stop)
+        cleanup.callback(lambda: [job.kill9() for job in jobs if job.alive()])
         for job in jobs:
             job.start()
-        producer = Producer(settings, rate=80, seed=9, hostile=[raw for _, raw, _ in hostile], hostile_per_tick=30)
         producer.start()
         # 30 hostile records every half second among 40 valid ones: the hostile part lasts ~20 s.
         assert wait_until(lambda: len(producer.sent) >= HOSTILE_RECORDS * 2 + 1000 or producer.error, timeout=600)
