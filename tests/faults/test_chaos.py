@@ -23,7 +23,8 @@ from tests.conftest import local_stack
 from tests.faults.conftest import FaultReport
 from tests.faults.harness import JobProcess, Producer, audit, drained, job_env, keep_logs, wait_until
 
-pytestmark = pytest.mark.slow
+# Minutes of real processes: far beyond the default per-test timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 JOBS = ("bronze", "silver", "gold")
 KILLS_PER_JOB = int(os.environ.get("TELCOPULSE_FAULT_KILLS", "10"))

@@ -14,7 +14,8 @@ from pipelines.settings import PROJECT_ROOT
 from tests.conftest import local_stack
 from tests.faults.conftest import FaultReport
 
-pytestmark = pytest.mark.slow
+# Minutes of real processes: far beyond the default per-test timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 UNSHARE = ("unshare", "--user", "--map-root-user", "--mount", "--propagation", "private")
 
 

@@ -16,7 +16,8 @@ from tests.faults.conftest import FaultReport
 from tests.faults.harness import QUARANTINE, JobProcess, Producer, audit, drained, keep_logs, wait_until
 from tests.helpers import read_table
 
-pytestmark = pytest.mark.slow
+# Minutes of real processes: far beyond the default per-test timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 HOSTILE_RECORDS = 1200
 
 

@@ -23,7 +23,8 @@ from tests.pipelines.gold.test_job import (
     silver_status_totals,
 )
 
-pytestmark = pytest.mark.slow
+# Minutes of real processes: far beyond the default per-test timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 SILVER = "telcopulse_silver.network_events"
 BRONZE = "telcopulse_bronze.network_events"
 KPIS_BY_OPERATOR = (
