@@ -9,7 +9,7 @@ INPUT ?=
 SIMULATE_RATE ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-faults dq-report bench bench-smoke lint synth clean
+.PHONY: setup run test test-faults dq-report bench bench-smoke lint synth package clean
 
 setup: $(VENV)/.installed node_modules/.installed .cache/spark-jars/.resolved
 
@@ -46,3 +46,10 @@ clean:
 
 dq-report: setup
 	$(TP) dq-report --out build/dq-report
+
+# AWS: build the Glue/Lambda packages, synthesize the CDK app offline (see deploy/README.md).
+package: setup
+	$(MAKE) -C deploy package
+
+synth: setup
+	$(MAKE) -C deploy synth
