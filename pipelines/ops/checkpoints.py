@@ -65,15 +65,16 @@ def read_position(files: CheckpointFiles, checkpoint: str) -> CheckpointPosition
         return CheckpointPosition(exists=False)
     committed = newest_batch(files.list_names(f"{root}/commits"))
     planned = newest_batch(files.list_names(f"{root}/offsets"))
-    read_to = None
     if committed is not None:
         text = files.read_text(f"{root}/offsets/{committed}")
         read_to = parse_offset_log(text) if text else None
     else:
         text = files.read_text(f"{root}/{START_OFFSET}")
         read_to = StreamOffset.from_json(text) if text and text.strip() else None
-        if read_to is not None and read_to.snapshot_id < 0:
-            read_to = None  # Iceberg's START_OFFSET: the table was empty, the stream starts at its oldest snapshot
+    if read_to is not None and read_to.snapshot_id < 0:
+        # Iceberg's offset of an empty table (the start offset, or a batch committed while the table was
+        # empty): nothing read yet, the stream starts at the table's oldest snapshot.
+        read_to = None
     return CheckpointPosition(True, read_to, committed, planned)
 
 

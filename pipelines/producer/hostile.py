@@ -96,17 +96,23 @@ HOSTILE: list[tuple[str, bytes, str]] = [
 
 def hostile_stream(count: int, *, seed: int = 0) -> list[tuple[str, bytes, str]]:
     """``count`` malformed records cycling through every kind above, each made unique (a distinct event id)."""
-    import random
-
-    rng = random.Random(seed)
     records = []
     for index in range(count):
         name, raw, reason = HOSTILE[index % len(HOSTILE)]
-        if raw.startswith(b"{") and b'"event_id"' in raw and reason.split(":")[0] != "event_id":
-            body = json.loads(raw)
+        body = _json_object(raw) if reason.split(":")[0] != "event_id" else None
+        if body is not None and "event_id" in body:
             body["event_id"] = f"hostile-{seed}-{index}"
             raw = json.dumps(body).encode()
-        elif not raw.startswith(b"{"):
-            raw = raw + b" " * rng.randint(0, 3)  # still broken the same way, but a distinct record
+        else:
+            raw = raw + b" " * (index // len(HOSTILE))  # still broken the same way, but a distinct record
         records.append((name, raw, reason))
     return records
+
+
+def _json_object(raw: bytes) -> dict[str, object] | None:
+    """``raw`` as a JSON object, or None when it is not one (not UTF-8, not JSON, not an object)."""
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None

@@ -75,6 +75,23 @@ def test_read_position_of_a_query_started_on_an_empty_table_is_not_started(
     assert position.exists and position.read_to is None
 
 
+def test_read_position_after_a_batch_committed_on_an_empty_table_is_not_started(
+    files: CheckpointFiles, tmp_path: Path
+) -> None:
+    """Batch 0 ran while the table was empty; batch 1 (the first rows) is planned: all of them still wait."""
+    write_checkpoint(
+        tmp_path / "silver",
+        offsets={0: StreamOffset(-1, -1), 1: StreamOffset(46, 1)},
+        commits=[0],
+        start=StreamOffset(-1, -1),
+    )
+
+    position = read_position(files, str(tmp_path / "silver"))
+
+    assert position.exists and position.read_to is None
+    assert (position.last_committed_batch, position.last_planned_batch) == (0, 1)
+
+
 def test_read_position_of_a_missing_checkpoint(files: CheckpointFiles, tmp_path: Path) -> None:
     assert not read_position(files, str(tmp_path / "never")).exists
 
