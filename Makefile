@@ -44,6 +44,14 @@ lint: setup
 clean:
 	rm -rf .telcopulse build
 
+# The benchmark: full run (minutes; on a quiet machine) -> bench/results/<date>.json and .png;
+# the smoke run (under a minute, temporary homes) -> build/bench-smoke/, for CI.
+bench: setup
+	$(TP) bench
+
+bench-smoke: setup
+	$(TP) bench --smoke
+
 dq-report: setup
 	$(TP) dq-report --out build/dq-report
 

@@ -477,6 +477,33 @@ def setup_jars() -> None:
     typer.echo(f"{len(jars)} jars cached")
 
 
+@app.command()
+def bench(
+    smoke: Annotated[bool, typer.Option(help="tiny sizes, under a minute: keeps the harness working in CI")] = False,
+    records: Annotated[int | None, typer.Option(help="backlog records of a full run (default 500,000)")] = None,
+    step_seconds: Annotated[float, typer.Option(help="seconds of each rate step of a full run")] = 60.0,
+    out: Annotated[
+        Path | None, typer.Option(help="folder for <date>.json and .png (bench/results; smoke: build/bench-smoke)")
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="keep the benchmark's homes (temporary folders) for inspection")] = False,
+) -> None:
+    """Measure what TelcoPulse sustains on this machine and where the time goes; write a JSON report and a chart."""
+    from pipelines.bench.runner import BenchConfig, run_bench
+
+    configure_logging()
+    if smoke:
+        config = BenchConfig.smoke()
+    else:
+        config = BenchConfig.full(records=records or 500_000, step_seconds=step_seconds)
+    default_out = Path("build/bench-smoke") if smoke else Path("bench/results")
+    path = run_bench(config, out_dir=out or default_out, keep=keep)
+    report = json.loads(path.read_text())
+    for key, target in report["targets"].items():
+        mark = "met" if target["met"] else "MISSED"
+        typer.echo(f"{key:<28} {target['value']!s:>12} {target['unit']:<30} target {target['target']:>8}  {mark}")
+    typer.echo(f"report: {path} and {path.with_suffix('.png')}")
+
+
 def main() -> None:
     try:
         app()

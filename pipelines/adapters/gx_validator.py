@@ -45,7 +45,6 @@ class GxValidator:
     def __init__(self, suite: Mapping[str, Any], *, docs_root: Path | None = None):
         import great_expectations as gx
         from great_expectations.core import ExpectationSuite
-
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         self._context: Any

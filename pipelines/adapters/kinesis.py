@@ -151,13 +151,17 @@ class BotoKinesisSource:
         columns: dict[str, list[Any]] = {name: [] for name in RECORD_COLUMNS.names}
         new_positions = dict(positions)
         try:
-            for shard_id in self._shard_ids():
+            shard_ids = self._shard_ids()
+            for shard_id in shard_ids:
                 if self._served.get(shard_id) != positions.get(shard_id):
                     self._iterators.pop(shard_id, None)
                     self._exhausted.discard(shard_id)
-                if shard_id in self._exhausted:
-                    continue
-                budget = max_records - len(columns["data"])
+            open_shards = [shard_id for shard_id in shard_ids if shard_id not in self._exhausted]
+            # Each open shard gets an equal share of the batch, so that a backlog on one shard cannot
+            # starve the others now that a shard is read on while its pages come back full.
+            share = -(-max_records // max(1, len(open_shards)))
+            for shard_id in open_shards:
+                budget = min(share, max_records - len(columns["data"]))
                 if budget <= 0:
                     break
                 self._read_shard(shard_id, new_positions, columns, budget)
@@ -176,9 +180,9 @@ class BotoKinesisSource:
         self, shard_id: str, positions: dict[str, str], columns: dict[str, list[Any]], budget: int
     ) -> None:
         while budget > 0:
+            limit = min(budget, MAX_GET_RECORDS)
             response = self._client.get_records(
-                ShardIterator=self._iterator(shard_id, positions.get(shard_id)),
-                Limit=min(budget, MAX_GET_RECORDS),
+                ShardIterator=self._iterator(shard_id, positions.get(shard_id)), Limit=limit
             )
             records = response["Records"]
             next_iterator = response.get("NextShardIterator")
@@ -198,7 +202,10 @@ class BotoKinesisSource:
                 positions[shard_id] = records[-1]["SequenceNumber"]
             self._served[shard_id] = positions.get(shard_id)
             budget -= len(records)
-            if not records or not next_iterator or response.get("MillisBehindLatest", 1) == 0:
+            # Caught up: an empty or short page at the tip. A full page may have more behind it even at
+            # MillisBehindLatest 0 (kinesalite always reports 0), so the shard is read on up to its budget.
+            caught_up = response.get("MillisBehindLatest", 1) == 0 and len(records) < limit
+            if not records or not next_iterator or caught_up:
                 return
 
     def close(self) -> None:

@@ -15,13 +15,14 @@ from threading import Event
 from catalog.tables import BRONZE_EVENTS
 from pipelines import ledger
 from pipelines.adapters.iceberg import bootstrap_tables
+from pipelines.adapters.read_ahead import ReadAheadSource
 from pipelines.adapters.registry import stream_source
 from pipelines.bronze.schema import STREAM_RECORD
 from pipelines.bronze.transform import to_bronze_rows
 from pipelines.faults import crash_point
 from pipelines.logs import log_batch
 from pipelines.settings import Settings
-from pipelines.spark import build_spark
+from pipelines.spark import build_spark, dataframe_from_arrow
 
 log = logging.getLogger(__name__)
 WRITER = "bronze"
@@ -31,9 +32,11 @@ def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | 
     """Run until ``stop`` is set or no record arrived for ``until_idle_s``; returns records written."""
     stop = stop or Event()
     spark = build_spark(settings, "telcopulse-bronze")
+    # A batch is one day partition (one ingest_time): the default hash distribution only shuffles it to one task.
+    spark.conf.set("spark.sql.iceberg.distribution-mode", "none")
     bootstrap_tables(spark, settings)
     table = settings.table(BRONZE_EVENTS.identifier)
-    source = stream_source(settings)
+    source = ReadAheadSource(stream_source(settings))
     last = ledger.last_stamp(spark, table, WRITER)
     positions = ledger.positions_of(last)
     batch_id = int(last[ledger.BATCH_ID]) + 1 if last else 0
@@ -46,7 +49,7 @@ def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | 
                 break
             stop.wait(settings.trigger_seconds)
             continue
-        records = spark.createDataFrame(batch.records.to_pandas(), schema=STREAM_RECORD)
+        records = dataframe_from_arrow(spark, batch.records, STREAM_RECORD)
         rows = to_bronze_rows(records, ingest_time=datetime.now(UTC))
         stamp = ledger.Stamp(
             WRITER, settings.stream_name, batch_id, {ledger.POSITIONS: json.dumps(batch.positions)}

@@ -131,14 +131,10 @@ def detect_outages(health: DataFrame, *, rule: OutageRule, updated_at: datetime)
         & (F.size("device_ids") >= rule.min_devices)
         & (share >= rule.min_bad_share)
     )
-    by_time = (
-        Window.partitionBy("postal_code").orderBy("window_start").rowsBetween(Window.unboundedPreceding, 0)
-    )
+    by_time = Window.partitionBy("postal_code").orderBy("window_start").rowsBetween(Window.unboundedPreceding, 0)
     classified = (
         health.withColumn("share", share)
-        .withColumn(
-            "kind", F.when(is_bad, "bad").when((F.col("readings") > 0) & (share < rule.min_bad_share), "ok")
-        )
+        .withColumn("kind", F.when(is_bad, "bad").when((F.col("readings") > 0) & (share < rule.min_bad_share), "ok"))
         .where(F.col("kind").isNotNull())
         .withColumn("grp", F.sum(F.when(F.col("kind") == "bad", 1).otherwise(0)).over(by_time))
         .where(F.col("grp") > 0)
@@ -167,9 +163,7 @@ def detect_outages(health: DataFrame, *, rule: OutageRule, updated_at: datetime)
             F.max_by("healthy_after", "grp").alias("trailing_healthy"),
             F.sum("readings").cast("long").alias("readings"),
             F.sum("bad_readings").cast("long").alias("bad_readings"),
-            F.size(F.array_distinct(F.flatten(F.collect_list("devices"))))
-            .cast("long")
-            .alias("devices_affected"),
+            F.size(F.array_distinct(F.flatten(F.collect_list("devices")))).cast("long").alias("devices_affected"),
             F.max("worst_bad_share").alias("worst_bad_share"),
         )
         .withColumn(

@@ -415,8 +415,8 @@ def _rebuild_gold(spark: SparkSession, settings: Settings, since: datetime | Non
         report.deleted_rows[table.identifier] = _delete(spark, settings.table(table.identifier), predicate, stamp)
     replace_checkpoint(files, settings, "gold", seed)
     if silver.current_id is not None:
-        table = settings.table(SILVER_EVENTS.identifier)
-        frame = spark.sql(f"SELECT * FROM {table} VERSION AS OF {silver.current_id}")
+        silver_table = settings.table(SILVER_EVENTS.identifier)
+        frame = spark.sql(f"SELECT * FROM {silver_table} VERSION AS OF {silver.current_id}")
         if window_from is not None:
             frame = frame.where(F.col("event_time") >= F.lit(window_from.replace(tzinfo=None)))
         report.rows_recomputed = _aggregate_by_day(frame, _gold_batch(spark, settings, rebuild_id))

@@ -141,6 +141,18 @@ def rules_of(suite: Mapping[str, Any]) -> list[Rule]:
     return rules
 
 
+def unexpected_counts(rules: list[Rule], params: Mapping[str, Any]) -> list[Column]:
+    """Per rule, the number of rows it flags: GX's ``unexpected_count``, as aggregate columns ``_unexpected_<i>``.
+
+    Because the predicates flag exactly GX's unexpected rows (tested), a batch's outcome per expectation
+    is ``(success = count == 0, element_count = rows, unexpected_count = count)``, as GX reports it.
+    """
+    return [
+        F.sum(F.when(rule.unexpected(params), 1).otherwise(0)).alias(f"_unexpected_{index}")
+        for index, rule in enumerate(rules)
+    ]
+
+
 def _reasons(rules: list[Rule], params: Mapping[str, Any]) -> Column:
     flagged = [F.when(rule.unexpected(params), F.lit(rule.reason)) for rule in rules]
     if not flagged:

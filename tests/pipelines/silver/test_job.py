@@ -10,10 +10,10 @@ import pytest
 
 from pipelines.adapters.kinesis import BotoKinesisSink, kinesis_client
 from pipelines.faults import ENV as CRASH_ENV
+from pipelines.producer.hostile import HOSTILE
 from pipelines.settings import Settings
 from tests.conftest import SAMPLE_CSV, local_stack, run_cli
 from tests.helpers import read_table
-from pipelines.producer.hostile import HOSTILE
 
 SILVER = "telcopulse_silver.network_events"
 QUARANTINE = "telcopulse_silver.quarantine"

@@ -9,9 +9,9 @@ from pyspark.sql import functions as F
 
 from expectations import SILVER_EVENTS, load_suite
 from pipelines.adapters.gx_validator import GxValidator, to_validation_frame
-from pipelines.silver import schema
-from pipelines.silver.rules import UnsupportedExpectationError, rules_of
 from pipelines.producer.hostile import HOSTILE, payload
+from pipelines.silver import schema
+from pipelines.silver.rules import UnsupportedExpectationError, rules_of, unexpected_counts
 from tests.pipelines.silver.test_transform import PARAMS, routed
 
 
@@ -55,3 +55,21 @@ def test_an_expectation_without_predicate_is_refused() -> None:
 
     with pytest.raises(UnsupportedExpectationError, match="expect_column_mean_to_be_between"):
         rules_of(suite)
+
+
+def test_unexpected_counts_equal_gx_outcomes(spark: SparkSession, validator: GxValidator) -> None:
+    """Silver reports the rules' counts as the suite's outcome between GX runs: they must be GX's, in order."""
+    extra = [payload(event_id="w0", provider="glonass", activity="DANCING", precission="900", postal_code="08/001")]
+    df = routed(spark, [raw for _, raw, _ in HOSTILE] + [payload()] + extra).cache()
+    typed = pa.Table.from_batches(df.select(*schema.TYPED_COLUMNS)._collect_as_arrow())
+    gx = validator.validate(to_validation_frame(typed), PARAMS)
+    rules = rules_of(load_suite(SILVER_EVENTS))
+
+    row = df.agg(F.count(F.lit(1)).alias("rows"), *unexpected_counts(rules, PARAMS)).first()
+
+    assert row is not None
+    ours = [
+        (rule.reason, rule.severity, row[f"_unexpected_{i}"] == 0, row["rows"], row[f"_unexpected_{i}"])
+        for i, rule in enumerate(rules)
+    ]
+    assert ours == [(o.expectation, o.severity, o.success, o.element_count, o.unexpected_count) for o in gx]

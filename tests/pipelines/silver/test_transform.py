@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 
 from expectations import SILVER_EVENTS, load_suite
 from pipelines.bronze import schema as bronze_schema
+from pipelines.producer.hostile import GOOD, HOSTILE, payload
 from pipelines.silver import schema
 from pipelines.silver.batch import suite_params, typed_and_routed
 from pipelines.silver.transform import (
@@ -20,7 +21,6 @@ from pipelines.silver.transform import (
     normalize_operator,
     parse_events,
 )
-from pipelines.producer.hostile import GOOD, HOSTILE, payload
 
 INGEST = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
 PARAMS = suite_params(INGEST, max_future_minutes=10)

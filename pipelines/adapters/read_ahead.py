@@ -1,0 +1,52 @@
+"""A stream source that reads the next batch while the caller writes the current one.
+
+Bronze spends a batch's time in two places that can overlap: GetRecords (the stream server and boto3's
+parsing) and the Spark write and commit. After handing out a non-empty batch, ``ReadAheadSource`` starts
+reading the batch after it in a background thread; the caller's next ``read`` takes that batch if it asks
+from the positions it was read from, and otherwise (say, after a failed commit) discards it and reads
+afresh. Positions still come only from the caller, so exactly-once is the caller's as before. The inner
+source is never used by two threads at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from pipelines.ports import StreamBatch, StreamSource
+
+
+class ReadAheadSource:
+    """Wraps a ``StreamSource``; reads one batch ahead after each non-empty batch."""
+
+    def __init__(self, inner: StreamSource):
+        self._inner = inner
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
+        self._pending: tuple[dict[str, str], int, Future[StreamBatch]] | None = None
+
+    def read(self, positions: Mapping[str, str], *, max_records: int) -> StreamBatch:
+        """The batch after ``positions``: the one read ahead if it was read from there, else a fresh read."""
+        batch = None
+        if self._pending is not None:
+            read_from, read_max, future = self._pending
+            self._pending = None
+            ahead = future.result()  # also when discarded: the inner source must be idle again
+            if read_from == dict(positions) and read_max == max_records:
+                batch = ahead
+        if batch is None:
+            batch = self._inner.read(positions, max_records=max_records)
+        if batch.size > 0:
+            following = dict(batch.positions)
+            self._pending = (
+                following,
+                max_records,
+                self._executor.submit(self._inner.read, following, max_records=max_records),
+            )
+        return batch
+
+    def close(self) -> None:
+        if self._pending is not None:
+            self._pending[2].cancel()
+            self._pending = None
+        self._executor.shutdown(wait=True)
+        self._inner.close()

@@ -1,0 +1,357 @@
+"""The live stage: all three jobs running, the simulator stepping its rate up, probes timed end to end.
+
+Each step puts ``rate`` records/s for ``seconds`` (several producer processes above one's reach), then
+waits for gold to catch up. A step is *kept up with* when the producers achieved the rate, gold's lag
+(records put by the schedule minus records gold has merged) stopped growing, and gold caught up within
+``catch_up_bound_s`` after the last put. Lag is read from the jobs' batch logs, after the fact.
+
+Freshness: some records are probes, each with an operator of its own. A poller asks the dashboard's
+engine (DuckDB over the tables' current snapshots) every ``poll_s`` which probes silver and gold's
+operator KPIs show; a probe's freshness is the time from its PutRecords returning to its first sighting.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.bench.harness import JobRun, finish, go, kinesalite_pid, start_job, start_producers
+from pipelines.bench.joblogs import Batch, read_batches, rows_done_by
+from pipelines.bench.procs import TreeSampler
+from pipelines.bench.workload import PROBE_PREFIX
+from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
+LAYERS = ("bronze", "silver", "gold")
+MAX_RATE_PER_PRODUCER = 6000.0
+MILLION = 1_000_000
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """One rate step: put ``rate`` records/s for ``seconds``; time probes if ``freshness``."""
+
+    rate: float
+    seconds: float
+    freshness: bool = False
+
+
+@dataclass
+class ProbePoller:
+    """Polls the query engine for probes until stopped; keeps each probe's first sighting per layer."""
+
+    settings: Settings
+    poll_s: float
+    seen: dict[str, dict[str, float]] = field(default_factory=lambda: {"silver": {}, "gold": {}})
+    polls: int = 0
+    query_ms: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="probe-poller", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        from pipelines.adapters.duckdb_engine import DuckDBQueryEngine
+        from pipelines.errors import QueryEngineError
+
+        engine = DuckDBQueryEngine(self.settings)
+        pattern = PROBE_PREFIX + "%"
+        queries = {
+            "silver": "SELECT DISTINCT operator FROM telcopulse_silver.network_events WHERE operator LIKE ?",
+            "gold": "SELECT DISTINCT operator FROM telcopulse_gold.operator_kpis WHERE operator LIKE ?",
+        }
+        try:
+            while not self._stop.is_set():
+                for layer, sql in queries.items():
+                    started = time.time()
+                    try:
+                        names = engine.query(sql, [pattern]).column("operator").to_pylist()
+                    except QueryEngineError as exc:
+                        log.debug("probe poll failed: %s", exc)
+                        continue
+                    seen_at = time.time()
+                    self.query_ms.append((seen_at - started) * 1000)
+                    for name in names:
+                        self.seen[layer].setdefault(name, seen_at)
+                self.polls += 1
+                self._stop.wait(self.poll_s)
+        finally:
+            engine.close()
+
+
+def percentiles(values: list[float]) -> dict[str, float | int | None]:
+    """p50/p95/p99 (nearest rank), mean and count."""
+    if not values:
+        return {"count": 0, "p50": None, "p95": None, "p99": None, "mean": None, "max": None}
+    ordered = sorted(values)
+
+    def rank(q: float) -> float:
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+    return {
+        "count": len(ordered),
+        "p50": round(rank(0.50), 3),
+        "p95": round(rank(0.95), 3),
+        "p99": round(rank(0.99), 3),
+        "mean": round(sum(ordered) / len(ordered), 3),
+        "max": round(ordered[-1], 3),
+    }
+
+
+def _layer_batches(settings: Settings) -> dict[str, list[Batch]]:
+    return {layer: read_batches(settings.logs_dir / f"{layer}.jsonl", layer=layer) for layer in LAYERS}
+
+
+def _done(settings: Settings, layer: str, since: float) -> int:
+    return sum(b.rows_in for b in read_batches(settings.logs_dir / f"{layer}.jsonl", layer=layer) if b.ended >= since)
+
+
+def wait_for_gold(settings: Settings, *, rows: int, since: float, timeout_s: float) -> float | None:
+    """Seconds until gold has merged ``rows`` rows in batches that ended after ``since`` (None: timed out)."""
+    started = time.time()
+    while time.time() - started < timeout_s:
+        if _done(settings, "gold", since) >= rows:
+            return time.time() - started
+        time.sleep(0.5)
+    return None
+
+
+def _max_lag(schedule_rate: float, total: int, gold: list[Batch], t0: float, lo: float, hi: float) -> int:
+    """Largest (scheduled puts - gold rows) over whole seconds in ``[lo, hi]``, counting from ``t0``."""
+    worst, moment = 0, lo
+    while moment <= hi:
+        put = min(total, int(schedule_rate * (moment - t0)))
+        worst = max(worst, put - rows_done_by(gold, moment))
+        moment += 1.0
+    return worst
+
+
+def run_step(
+    settings: Settings,
+    plan: StepPlan,
+    jobs: dict[str, JobRun],
+    *,
+    index: int,
+    work_dir: Path,
+    poll_s: float,
+    catch_up_bound_s: float,
+    settle_timeout_s: float | None = None,
+    growth_tolerance: float = 0.05,
+) -> dict[str, Any]:
+    """Put ``plan.rate`` records/s for ``plan.seconds`` with all jobs running; judge whether they kept up."""
+    producers = max(1, math.ceil(plan.rate / MAX_RATE_PER_PRODUCER))
+    total = int(plan.rate * plan.seconds)
+    share = -(-total // producers)
+    probes_per_s = 2.0 if plan.freshness else 0.0
+    probe_every = max(1, int(plan.rate / probes_per_s)) if probes_per_s else 0
+    specs: list[dict[str, object]] = [
+        {
+            "home": str(settings.home),
+            "kinesis_port": settings.kinesis_port,
+            "count": min(share, total - p * share),
+            "rate": plan.rate / producers,
+            "prefix": f"s{index}p{p}",
+            "event_rate": plan.rate / producers,
+            "probe_every": probe_every,
+            "probe_log": str(work_dir / f"probes-{index}-{p}.json") if probe_every else None,
+        }
+        for p in range(producers)
+    ]
+    processes = start_producers(specs)
+    poller = ProbePoller(settings, poll_s) if plan.freshness else None
+    if poller:
+        poller.start()
+    t0 = time.time()
+    go(processes)
+    summaries = finish(processes)
+    put_end = time.time()
+    sent = sum(int(s["sent"]) for s in summaries)  # type: ignore[call-overload]
+    put_seconds = max(float(s["seconds"]) for s in summaries)  # type: ignore[arg-type]
+    timeout = settle_timeout_s if settle_timeout_s is not None else max(60.0, 3 * plan.seconds)
+    catch_up = wait_for_gold(settings, rows=sent, since=t0, timeout_s=timeout)
+    settled = time.time()
+    if poller:
+        poller.stop()
+    batches = _layer_batches(settings)
+    gold = [b for b in batches["gold"] if b.ended >= t0]
+    half = plan.seconds / 2
+    window = min(10.0, half / 2)
+    lag_mid = _max_lag(plan.rate, sent, gold, t0, t0 + half - window, t0 + half)
+    lag_end = _max_lag(plan.rate, sent, gold, t0, t0 + plan.seconds - window, t0 + plan.seconds)
+    growth_rps = (lag_end - lag_mid) / half if half > 0 else 0.0
+    put_by_end = min(sent, int(plan.rate * plan.seconds))
+    behind_at_end = {
+        layer: put_by_end - rows_done_by([b for b in layer_batches if b.ended >= t0], t0 + plan.seconds)
+        for layer, layer_batches in batches.items()
+    }
+    achieved = sent / put_seconds if put_seconds > 0 else 0.0
+    kept_up = (
+        achieved >= 0.95 * plan.rate
+        and catch_up is not None
+        and catch_up <= catch_up_bound_s
+        and growth_rps <= growth_tolerance * plan.rate
+    )
+    step: dict[str, Any] = {
+        "rate": plan.rate,
+        "seconds": plan.seconds,
+        "producers": producers,
+        "records": sent,
+        "failed": sum(int(s["failed"]) for s in summaries),  # type: ignore[call-overload]
+        "achieved_rps": round(achieved, 1),
+        "catch_up_s": round(catch_up, 2) if catch_up is not None else None,
+        "lag_mid_records": lag_mid,
+        "lag_end_records": lag_end,
+        "lag_growth_rps": round(growth_rps, 1),
+        "behind_at_end": behind_at_end,
+        "gold_rps": round(sent / (settled - t0), 1)
+        if catch_up is not None
+        else round(_done(settings, "gold", t0) / (settled - t0), 1),
+        "kept_up": kept_up,
+        "cost": _step_cost(jobs, t0, settled, sent),
+        "batches": {
+            layer: {
+                "count": len([b for b in layer_batches if t0 <= b.ended <= settled]),
+                "mean_rows": _mean([b.rows_in for b in layer_batches if t0 <= b.ended <= settled]),
+                "mean_s": _mean([b.seconds for b in layer_batches if t0 <= b.ended <= settled]),
+            }
+            for layer, layer_batches in batches.items()
+        },
+        "window": [round(t0, 3), round(put_end, 3), round(settled, 3)],
+    }
+    if poller:
+        step["freshness"] = _freshness(poller, work_dir, index, producers)
+    log.info(
+        "step %.0f rec/s: achieved %.0f, catch-up %s s, lag growth %.0f rec/s -> %s",
+        plan.rate,
+        achieved,
+        step["catch_up_s"],
+        growth_rps,
+        "kept up" if kept_up else "fell behind",
+    )
+    return step
+
+
+def _mean(values: list[float] | list[int]) -> float | None:
+    return round(sum(values) / len(values), 3) if values else None
+
+
+def _step_cost(jobs: dict[str, JobRun], start: float, end: float, records: int) -> dict[str, Any]:
+    cost: dict[str, Any] = {}
+    for layer, job in jobs.items():
+        cpu = job.usage.cpu_between(start, end)
+        cost[layer] = {
+            "cpu_s": round(cpu, 2),
+            "cores": round(cpu / (end - start), 2) if end > start else None,
+            "cpu_s_per_million": round(cpu / records * MILLION, 1) if records else None,
+        }
+    return cost
+
+
+def _freshness(poller: ProbePoller, work_dir: Path, index: int, producers: int) -> dict[str, Any]:
+    import json
+
+    put_at: dict[str, float] = {}
+    for p in range(producers):
+        path = work_dir / f"probes-{index}-{p}.json"
+        if path.exists():
+            put_at |= json.loads(path.read_text())
+    result: dict[str, Any] = {
+        "probes": len(put_at),
+        "polls": poller.polls,
+        "poll_query_ms": percentiles(poller.query_ms),
+    }
+    for layer, seen in poller.seen.items():
+        delays = [seen[name] - put for name, put in put_at.items() if name in seen]
+        result[layer] = percentiles(delays) | {
+            "missing": len(put_at) - len(delays),
+            "samples": [round(d, 3) for d in delays],
+        }
+    return result
+
+
+def run_live(
+    settings: Settings,
+    plans: list[StepPlan],
+    *,
+    work_dir: Path,
+    warmup_records: int,
+    poll_s: float,
+    catch_up_bound_s: float,
+    jobs: dict[str, JobRun] | None = None,
+) -> dict[str, Any]:
+    """Start bronze, silver and gold (or take running ``jobs``); warm them up; run the steps; stop the jobs."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    jobs = jobs or {layer: start_job(settings, layer) for layer in LAYERS}
+    server = kinesalite_pid(settings)
+    server_sampler = TreeSampler(server) if server else None
+    if server_sampler:
+        server_sampler.__enter__()
+    steps: list[dict[str, Any]] = []
+    started = time.time()
+    try:
+        warm = (
+            run_step(
+                settings,
+                StepPlan(rate=max(1.0, warmup_records / 10.0), seconds=10.0),
+                jobs,
+                index=0,
+                work_dir=work_dir,
+                poll_s=poll_s,
+                catch_up_bound_s=600.0,
+                settle_timeout_s=600.0,
+            )
+            if warmup_records
+            else {"records": 0, "catch_up_s": None}
+        )
+        failed = False
+        for index, plan in enumerate(plans, start=1):
+            # After the first step that fell behind, only the freshness rates still run (they are asked for).
+            if failed and not plan.freshness:
+                continue
+            steps.append(
+                run_step(
+                    settings,
+                    plan,
+                    jobs,
+                    index=index,
+                    work_dir=work_dir,
+                    poll_s=poll_s,
+                    catch_up_bound_s=catch_up_bound_s,
+                )
+            )
+            failed = failed or not steps[-1]["kept_up"]
+    finally:
+        for job in jobs.values():
+            job.stop()
+        if server_sampler:
+            server_sampler.stop()
+    ended = time.time()
+    for layer, job in jobs.items():
+        if job.returncode not in (0, None, -15):
+            log.warning("%s exited with %s", layer, job.returncode)
+    sustained = 0.0
+    for step in sorted(steps, key=lambda s: s["rate"]):
+        if not step["kept_up"]:
+            break
+        sustained = step["rate"]
+    return {
+        "warmup": {k: warm[k] for k in ("records", "catch_up_s")},
+        "steps": steps,
+        "sustained_rps": sustained,
+        "seconds": round(ended - started, 1),
+        "peak_rss_mb": {layer: round(job.usage.peak_rss_bytes / 2**20, 1) for layer, job in jobs.items()},
+        "kinesalite_cpu_s": round(server_sampler.usage.cpu_s, 2) if server_sampler else None,
+        "window": [round(started, 3), round(ended, 3)],
+    }

@@ -1,0 +1,172 @@
+"""The benchmark's report: targets met or missed (and by how much), the JSON file and the PNG beside it."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pipelines.settings import PROJECT_ROOT
+
+
+@dataclass(frozen=True)
+class Target:
+    """A figure the benchmark must reach: at least (``higher``) or at most ``goal``."""
+
+    key: str
+    unit: str
+    goal: float
+    higher: bool
+    label: str
+
+    def judge(self, value: float | None) -> dict[str, Any]:
+        met = value is not None and (value >= self.goal if self.higher else value <= self.goal)
+        return {"value": value, "unit": self.unit, "target": self.goal, "met": bool(met)}
+
+    def miss(self, value: float | None) -> str | None:
+        """How far a missed target is from its goal, in words (None when met)."""
+        if value is None:
+            return f"{self.label}: not measured"
+        if self.judge(value)["met"]:
+            return None
+        if self.higher:
+            factor = self.goal / value if value else float("inf")
+            gap = f"short by {self.goal - value:.3g}, x{factor:.1f} needed"
+            return f"{self.label}: {value:g} {self.unit} vs >= {self.goal:g} ({gap})"
+        gap = f"over by {value - self.goal:.3g}, x{value / self.goal:.1f}"
+        return f"{self.label}: {value:g} {self.unit} vs <= {self.goal:g} ({gap})"
+
+
+TARGETS = (
+    Target("silver_drain_rps", "records/s", 20_000, True, "silver drain"),
+    Target("gold_drain_rps", "records/s", 20_000, True, "gold drain"),
+    Target("bronze_drain_ratio", "fraction of a bare reader", 0.9, True, "bronze drain / bare Kinesis reader"),
+    Target("e2e_ratio_to_kinesis", "fraction of kinesalite puts/s", 0.9, True, "end-to-end / Kinesis accept rate"),
+    Target("freshness_p95_s_at_5k", "s", 10.0, False, "gold freshness p95 at 5,000 records/s"),
+    Target("pipeline_to_duckdb_ratio", "fraction of DuckDB one pass", 0.1, True, "pipeline / DuckDB one pass"),
+    Target("dashboard_query_p95_ms", "ms", 300.0, False, "dashboard query p95 (worst panel query)"),
+)
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return round(numerator / denominator, 4)
+
+
+def _get(figures: dict[str, Any], *path: str) -> Any:
+    value: Any = figures
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def target_values(figures: dict[str, Any]) -> dict[str, float | None]:
+    """The value behind each target key, from the run's figures (None where a stage did not run)."""
+    freshness = _get(figures, "live", "freshness", "5000", "gold", "p95")
+    return {
+        "silver_drain_rps": _get(figures, "drain", "silver", "rows_per_s"),
+        "gold_drain_rps": _get(figures, "drain", "gold", "rows_per_s"),
+        "bronze_drain_ratio": _ratio(
+            _get(figures, "drain", "bronze", "rows_per_s"), _get(figures, "kinesis", "bare_read", "rows_per_s")
+        ),
+        "e2e_ratio_to_kinesis": _ratio(
+            _get(figures, "live", "sustained_rps"), _get(figures, "kinesis", "put", "rows_per_s")
+        ),
+        "freshness_p95_s_at_5k": freshness,
+        "pipeline_to_duckdb_ratio": _ratio(
+            _get(figures, "pipeline", "rows_per_s"), _get(figures, "duckdb_one_pass", "rows_per_s")
+        ),
+        "dashboard_query_p95_ms": _get(figures, "dashboard", "worst_p95_ms"),
+    }
+
+
+def judge(figures: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The ``targets`` object and a sentence for each target missed."""
+    values = target_values(figures)
+    targets = {t.key: t.judge(values[t.key]) for t in TARGETS}
+    misses = [m for t in TARGETS if (m := t.miss(values[t.key])) is not None]
+    return targets, misses
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _command_version(args: list[str]) -> str | None:
+    try:
+        result = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (result.stdout or result.stderr).strip().splitlines()
+    return text[0] if text else None
+
+
+def _meminfo_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        return None
+    return None
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        return None
+    return None
+
+
+def machine_facts() -> dict[str, Any]:
+    """Cores, memory, CPU model, OS and load: facts about the machine, never its paths or names."""
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": _meminfo_gib(),
+        "cpu_model": _cpu_model(),
+        "os": f"{platform.system()} {platform.release()}",
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def versions() -> dict[str, Any]:
+    """Versions of everything a figure depends on."""
+    from pipelines.spark import ICEBERG_RUNTIME, SQLITE_JDBC
+
+    kinesalite = PROJECT_ROOT / "node_modules" / "kinesalite" / "package.json"
+    return {
+        "telcopulse": _version("telcopulse"),
+        "python": platform.python_version(),
+        "pyspark": _version("pyspark"),
+        "iceberg_spark_runtime": ICEBERG_RUNTIME.rsplit(":", 1)[-1],
+        "sqlite_jdbc": SQLITE_JDBC.rsplit(":", 1)[-1],
+        "pyiceberg": _version("pyiceberg"),
+        "duckdb": _version("duckdb"),
+        "pyarrow": _version("pyarrow"),
+        "pandas": _version("pandas"),
+        "great_expectations": _version("great-expectations"),
+        "boto3": _version("boto3"),
+        "java": _command_version(["java", "-version"]),
+        "node": _command_version(["node", "--version"]),
+        "kinesalite": json.loads(kinesalite.read_text())["version"] if kinesalite.exists() else None,
+    }
+
+
+def write_json(path: Path, report: dict[str, Any]) -> None:
+    """The report as indented JSON (sorted keys inside, stable for diffs)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")

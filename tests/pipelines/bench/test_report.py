@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipelines.bench.charts import write_png
+from pipelines.bench.live import percentiles
+from pipelines.bench.report import TARGETS, judge
+
+REQUIRED = {
+    "silver_drain_rps",
+    "gold_drain_rps",
+    "bronze_drain_ratio",
+    "e2e_ratio_to_kinesis",
+    "freshness_p95_s_at_5k",
+    "pipeline_to_duckdb_ratio",
+    "dashboard_query_p95_ms",
+}
+
+
+def _figures() -> dict[str, Any]:
+    step = {
+        "rate": 5000.0,
+        "achieved_rps": 5000.0,
+        "gold_rps": 4000.0,
+        "kept_up": True,
+        "cost": {layer: {"cores": 0.5} for layer in ("bronze", "silver", "gold")},
+    }
+    drain = {"rows": 1000, "rows_per_s": 25000.0, "startup_s": 5.0, "busy_s": 1.0, "span_s": 1.5,
+             "cpu_s_per_million": 80.0}  # fmt: skip
+    return {
+        "date": "2026-11-23",
+        "mode": "test",
+        "machine": {"cores": 2},
+        "kinesis": {
+            "put": {"rows_per_s": 10000.0, "seconds": 1.0},
+            "bare_read": {"rows_per_s": 20000.0, "seconds": 1.0},
+        },
+        "drain": {"bronze": drain | {"rows_per_s": 19000.0}, "silver": drain, "gold": drain | {"rows_per_s": 10000.0}},
+        "pipeline": {"rows_per_s": 8000.0},
+        "duckdb_one_pass": {"rows_per_s": 100000.0},
+        "live": {
+            "sustained_rps": 5000.0,
+            "steps": [step],
+            "freshness": {"5000": {"gold": {"p95": 12.0, "samples": [1.0, 12.0]}, "silver": {"samples": [0.5]}}},
+        },
+        "dashboard": {"worst_p95_ms": 120.0},
+    }
+
+
+def test_judge_gives_every_target_its_value_unit_goal_and_verdict() -> None:
+    targets, misses = judge(_figures())
+
+    assert set(targets) == REQUIRED == {t.key for t in TARGETS}
+    assert all(set(target) == {"value", "unit", "target", "met"} for target in targets.values())
+    assert targets["bronze_drain_ratio"] == {
+        "value": 0.95,
+        "unit": "fraction of a bare reader",
+        "target": 0.9,
+        "met": True,
+    }
+    assert targets["gold_drain_rps"]["met"] is False
+    assert targets["freshness_p95_s_at_5k"]["met"] is False
+    assert targets["e2e_ratio_to_kinesis"]["value"] == 0.5
+    assert len(misses) == 4 and any("gold drain" in miss and "x2.0" in miss for miss in misses)
+
+
+def test_judge_marks_a_stage_that_did_not_run_as_missed() -> None:
+    targets, misses = judge({})
+
+    assert all(target["value"] is None and target["met"] is False for target in targets.values())
+    assert len(misses) == len(REQUIRED)
+
+
+def test_percentiles_use_nearest_rank() -> None:
+    result = percentiles([float(v) for v in range(1, 101)])
+
+    assert (result["p50"], result["p95"], result["p99"], result["count"]) == (50.0, 95.0, 99.0, 100)
+    assert percentiles([])["p95"] is None
+
+
+def test_write_png_draws_a_report(tmp_path: Path) -> None:
+    path = tmp_path / "report.png"
+
+    write_png(path, _figures())
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
