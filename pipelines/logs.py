@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,3 +47,17 @@ def log_batch(logger: logging.Logger, **metrics: Any) -> None:
     """One line per micro-batch: ``layer batch_id rows_in rows_out rows_quarantined duration_s lag``."""
     text = " ".join(f"{key}={metrics[key]}" for key in BATCH_FIELDS if key in metrics)
     logger.info("batch %s", text, extra={"metrics": {"event": "batch", **metrics}})
+
+
+class Phases:
+    """Wall seconds per named phase of a batch, logged with it: where a batch's time goes."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._at = time.monotonic()
+
+    def mark(self, name: str) -> None:
+        """Close the phase that ran since the previous mark (or the start) under ``name``."""
+        now = time.monotonic()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._at, 3)
+        self._at = now

@@ -101,6 +101,8 @@ def build_spark(settings: Settings, app_name: str, *, cores: int = 2) -> SparkSe
         # parse-and-route stage makes one far larger, which then runs in the bytecode interpreter. Over
         # this limit Spark generates per-operator code in small methods instead (silver: ~35% less CPU).
         "spark.sql.codegen.hugeMethodLimit": "8000",
+        # A micro-batch is cached for the few actions of one batch: compressing it costs more CPU than it saves.
+        "spark.sql.inMemoryColumnarStorage.compressed": "false",
     }
     if settings.runtime is Runtime.LOCAL:
         ensure_local_catalog_db(settings.catalog_db)

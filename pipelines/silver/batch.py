@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pipelines import ledger
 from pipelines.adapters.gx_validator import ExpectationOutcome, GxValidator, to_validation_frame
 from pipelines.faults import crash_point
-from pipelines.logs import log_batch
+from pipelines.logs import Phases, log_batch
 from pipelines.settings import Settings
 from pipelines.silver import schema
 from pipelines.silver.rules import route_by_rules, rules_of, unexpected_counts
@@ -32,7 +32,6 @@ from pipelines.silver.transform import (
 
 log = logging.getLogger(__name__)
 WRITER = "silver"
-ROWS_DUPLICATE = "telcopulse.rows-duplicate"
 
 
 def typed_and_routed(
@@ -61,6 +60,8 @@ class BatchCounts:
     rows_quarantined: int
     rows_with_extra_fields: int
     unexpected: tuple[int, ...] = ()  # per rule of the suite, in suite order
+    first_valid_event: datetime | None = None
+    last_valid_event: datetime | None = None
 
 
 class SilverBatch:
@@ -85,11 +86,14 @@ class SilverBatch:
         self._rules = rules_of(suite)
         self._validator = validator
         self._silver, self._quarantine, self._dq = tables
-        self._docs_built_at = 0.0
+        # GX's first own run comes one period after start-up, as every later one: a backlog drained at start
+        # is not slowed by a whole-batch GX run (the rules' counts are GX's outcome meanwhile, tested).
+        self._gx_ran_at = time.monotonic()
         self.rows_written = 0
 
     def process(self, bronze: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
+        phases = Phases()
         spark = bronze.sparkSession
         stamp = ledger.Stamp(WRITER, self._query_id, batch_id)
         done = {
@@ -99,19 +103,25 @@ class SilverBatch:
         if all(done.values()):
             log.info("silver batch %d already committed everywhere: skipped", batch_id)
             return
+        phases.mark("ledger")
         size = bronze.agg(F.count(F.lit(1)), F.max("ingest_time")).first()
         assert size is not None
+        phases.mark("size")
         if size[0] == 0:
             return  # an empty trigger: nothing to commit, and a replay of it is empty too
         max_ingest = size[1]
         params = suite_params(max_ingest, max_future_minutes=self._settings.max_future_minutes)
-        routed = typed_and_routed(
-            bronze, suite=self._suite, canonical=self._canonical, params=params
+        routed = typed_and_routed(bronze, suite=self._suite, canonical=self._canonical, params=params)
+        # Only quarantine keeps the raw bytes: valid rows are cached without them (a third of a row's size).
+        routed = routed.withColumn(
+            "data", F.when(F.size(schema.REASONS) > 0, F.col("data")).otherwise(F.lit(bytearray()))
         ).persist()
         try:
             counts = self._count(routed, params)
+            phases.mark("parse_route")
             now = datetime.now(UTC)
-            duplicates = self._write_silver(routed, stamp, done[self._silver], now, counts.rows_valid)
+            duplicates = self._write_silver(routed, stamp, done[self._silver], now, counts)
+            phases.mark("dedup_write_silver")
             crash_point("silver.after-silver", batch_id)
             if not done[self._quarantine]:
                 rejected = routed.where(F.size(schema.REASONS) > 0)
@@ -120,12 +130,15 @@ class SilverBatch:
                     self._quarantine,
                     stamp,
                 )
+            phases.mark("write_quarantine")
             crash_point("silver.after-quarantine", batch_id)
             if not done[self._dq]:
                 outcomes = self._validate(routed, params, counts)
+                phases.mark("validate")
                 ledger.append_once(
                     self._dq_row(spark, stamp, counts, duplicates, outcomes, now), self._dq, stamp
                 )
+                phases.mark("write_dq")
         finally:
             routed.unpersist()
         log_batch(
@@ -137,6 +150,7 @@ class SilverBatch:
             rows_quarantined=counts.rows_quarantined,
             rows_duplicate=duplicates,
             duration_s=round(time.monotonic() - started, 3),
+            phases=phases.seconds,
         )
 
     def _count(self, routed: DataFrame, params: Mapping[str, Any]) -> BatchCounts:
@@ -145,44 +159,47 @@ class SilverBatch:
             F.count(F.lit(1)).alias("rows_in"),
             F.sum(F.when(F.size(schema.REASONS) == 0, 1).otherwise(0)).alias("rows_valid"),
             F.sum(F.when(F.size(schema.EXTRA_FIELDS) > 0, 1).otherwise(0)).alias("extra"),
+            F.min(F.when(F.size(schema.REASONS) == 0, F.col("event_time"))).alias("first_valid_event"),
+            F.max(F.when(F.size(schema.REASONS) == 0, F.col("event_time"))).alias("last_valid_event"),
             *unexpected_counts(self._rules, params),
         ).first()
         assert row is not None
         rows_in, valid = int(row["rows_in"]), int(row["rows_valid"] or 0)
         unexpected = tuple(int(row[f"_unexpected_{index}"] or 0) for index in range(len(self._rules)))
-        return BatchCounts(rows_in, valid, rows_in - valid, int(row["extra"] or 0), unexpected)
+        return BatchCounts(
+            rows_in,
+            valid,
+            rows_in - valid,
+            int(row["extra"] or 0),
+            unexpected,
+            row["first_valid_event"],
+            row["last_valid_event"],
+        )
 
     def _write_silver(
-        self, routed: DataFrame, stamp: ledger.Stamp, done: Mapping[str, str] | None, now: datetime, rows_valid: int
+        self, routed: DataFrame, stamp: ledger.Stamp, done: Mapping[str, str] | None, now: datetime, counts: BatchCounts
     ) -> int:
-        """Append the new valid readings; returns how many valid rows were recognised duplicates."""
-        if done:
-            return int(done.get(ROWS_DUPLICATE, "0"))
-        # Rows are cut down to silver's columns before deduplication (no raw payload through the shuffle),
-        # and the deduplicated rows are kept: the bounds and the anti-join both read them.
-        valid = to_silver_rows(routed.where(F.size(schema.REASONS) == 0), processed_time=now)
-        readings = drop_duplicate_events(valid).persist()
-        rows = readings
-        try:
-            bounds = readings.agg(F.min("event_time"), F.max("event_time")).first()
-            horizon = timedelta(hours=self._settings.dedup_horizon_hours)
-            if bounds is not None and bounds[0] is not None:
+        """Append the new valid readings; returns how many valid rows were recognised duplicates.
+
+        One pass: deduplicate within the batch, drop ids silver already holds within the horizon of the
+        batch's event times, append. What was written is read back from the commit's own summary
+        (``added-records``), so a replayed batch reports the same figures without writing again.
+        """
+        if not done:
+            valid = to_silver_rows(routed.where(F.size(schema.REASONS) == 0), processed_time=now)
+            rows = drop_duplicate_events(valid)
+            if counts.first_valid_event is not None and counts.last_valid_event is not None:
+                horizon = timedelta(hours=self._settings.dedup_horizon_hours)
                 seen = routed.sparkSession.table(self._silver).where(
-                    F.col("event_time").between(F.lit(bounds[0] - horizon), F.lit(bounds[1] + horizon))
+                    F.col("event_time").between(
+                        F.lit(counts.first_valid_event - horizon), F.lit(counts.last_valid_event + horizon)
+                    )
                 )
-                rows = drop_seen_events(readings, seen).persist()
-            written = rows.count()
-            duplicates = rows_valid - written
-            ledger.append_once(
-                rows,
-                self._silver,
-                ledger.Stamp(stamp.writer, stamp.query_id, stamp.batch_id, {ROWS_DUPLICATE: str(duplicates)}),
-            )
-        finally:
-            rows.unpersist()
-            readings.unpersist()
-        self.rows_written += written
-        return duplicates
+                rows = drop_seen_events(rows, seen)
+            wrote = ledger.append_once(rows, self._silver, stamp)
+            done = ledger.committed_summary(routed.sparkSession, self._silver, stamp)
+            self.rows_written += _added_records(done) if wrote else 0
+        return counts.rows_valid - _added_records(done)
 
     def _validate(
         self, routed: DataFrame, params: Mapping[str, Any], counts: BatchCounts
@@ -198,13 +215,13 @@ class SilverBatch:
             ExpectationOutcome(rule.reason, rule.severity, count == 0, counts.rows_in, count)
             for rule, count in zip(self._rules, counts.unexpected, strict=True)
         ]
-        if time.monotonic() - self._docs_built_at < self._settings.gx_every_seconds:
+        if time.monotonic() - self._gx_ran_at < self._settings.gx_every_seconds:
             return by_rules
         typed = routed.select(*schema.TYPED_COLUMNS)
         batches = typed._collect_as_arrow()
         table = pa.Table.from_batches(batches) if batches else pa.Table.from_pandas(typed.toPandas())
         outcomes = self._validator.validate(to_validation_frame(table), params, keep=True)
-        self._docs_built_at = time.monotonic()
+        self._gx_ran_at = time.monotonic()
         if _comparable(outcomes) != _comparable(by_rules):
             log.error(
                 "GX and the routing rules disagree on this batch (routing follows the rules): GX %s, rules %s",
@@ -238,6 +255,10 @@ class SilverBatch:
             [(o.expectation, o.severity, o.success, o.element_count, o.unexpected_count) for o in outcomes],
         )
         return spark.createDataFrame([row], DQ_RESULTS_SCHEMA)
+
+
+def _added_records(summary: Mapping[str, str] | None) -> int:
+    return int((summary or {}).get("added-records", "0"))
 
 
 def _comparable(outcomes: list[ExpectationOutcome]) -> list[tuple[str, str, bool, int, int]]:
