@@ -14,7 +14,7 @@ from typing import Any
 
 from pipelines.adapters.kinesis import BotoKinesisSource, kinesis_client
 from pipelines.bench.harness import Holder, JobRun, finish, go, kinesalite_pid, start_job, start_producers
-from pipelines.bench.joblogs import drain_of, read_batches
+from pipelines.bench.joblogs import drain_of, phase_totals, read_batches
 from pipelines.bench.procs import TreeSampler
 from pipelines.settings import Settings
 
@@ -105,6 +105,7 @@ def drain_figures(settings: Settings, job: JobRun, *, expected_rows: int) -> dic
         "peak_rss_mb": round(usage.peak_rss_bytes / 2**20, 1),
         "batch_seconds": [round(b.seconds, 3) for b in batches],
         "batch_rows": [b.rows_in for b in batches],
+        "phases_s": phase_totals(batches),
     }
 
 

@@ -8,7 +8,7 @@ wait at the end.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ class Batch:
     rows_out: int
     started: float
     ended: float
+    phases: dict[str, float] = field(default_factory=dict)  # wall seconds per phase, as the job logged them
 
     @property
     def seconds(self) -> float:
@@ -46,7 +47,10 @@ def read_batches(path: Path, *, layer: str | None = None) -> list[Batch]:
             continue
         ended = datetime.fromisoformat(entry["ts"]).timestamp()
         rows_out = int(entry.get("rows_out") or 0)
-        batches.append(Batch(int(entry["batch_id"]), rows, rows_out, ended - float(entry["duration_s"]), ended))
+        phases = {str(k): float(v) for k, v in (entry.get("phases") or {}).items()}
+        batches.append(
+            Batch(int(entry["batch_id"]), rows, rows_out, ended - float(entry["duration_s"]), ended, phases)
+        )
     return sorted(batches, key=lambda batch: batch.ended)
 
 
@@ -91,6 +95,15 @@ def drain_of(batches: list[Batch]) -> Drain:
         ended=max(b.ended for b in batches),
         busy_s=sum(b.seconds for b in batches),
     )
+
+
+def phase_totals(batches: list[Batch]) -> dict[str, float]:
+    """Seconds per phase summed over ``batches`` (phases a job logs: where its batches' time goes)."""
+    totals: dict[str, float] = {}
+    for batch in batches:
+        for name, seconds in batch.phases.items():
+            totals[name] = round(totals.get(name, 0.0) + seconds, 3)
+    return totals
 
 
 def rows_done_by(batches: list[Batch], moment: float) -> int:

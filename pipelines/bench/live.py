@@ -138,6 +138,31 @@ def _max_lag(schedule_rate: float, total: int, gold: list[Batch], t0: float, lo:
     return worst
 
 
+def _lag_floor(
+    schedule_rate: float, total: int, gold: list[Batch], t0: float, lo: float, hi: float
+) -> list[tuple[float, int]]:
+    """(moment, scheduled puts - gold rows) just after each gold commit in ``[lo, hi]``: the floor of the lag.
+
+    A micro-batch pipeline's lag is a sawtooth (it grows between commits, drops at each); its floor grows
+    only when the pipeline falls behind, so its slope is the growth, free of the batch rhythm.
+    """
+    return [
+        (b.ended, min(total, int(schedule_rate * (b.ended - t0))) - rows_done_by(gold, b.ended))
+        for b in gold
+        if lo <= b.ended <= hi
+    ]
+
+
+def _slope(points: list[tuple[float, int]]) -> float | None:
+    """Least-squares slope of ``points`` (None with fewer than two)."""
+    if len(points) < 2:
+        return None
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else None
+
+
 def run_step(
     settings: Settings,
     plan: StepPlan,
@@ -190,7 +215,10 @@ def run_step(
     window = min(10.0, half / 2)
     lag_mid = _max_lag(plan.rate, sent, gold, t0, t0 + half - window, t0 + half)
     lag_end = _max_lag(plan.rate, sent, gold, t0, t0 + plan.seconds - window, t0 + plan.seconds)
-    growth_rps = (lag_end - lag_mid) / half if half > 0 else 0.0
+    floor = _lag_floor(plan.rate, sent, gold, t0, t0 + min(10.0, half / 2), t0 + plan.seconds)
+    slope = _slope(floor)
+    # Fewer than two gold commits in the step: no slope; the catch-up time alone judges the step then.
+    growth_rps = slope if slope is not None else 0.0
     put_by_end = min(sent, int(plan.rate * plan.seconds))
     behind_at_end = {
         layer: put_by_end - rows_done_by([b for b in layer_batches if b.ended >= t0], t0 + plan.seconds)
@@ -214,6 +242,7 @@ def run_step(
         "lag_mid_records": lag_mid,
         "lag_end_records": lag_end,
         "lag_growth_rps": round(growth_rps, 1),
+        "lag_floor": [[round(moment - t0, 2), lag] for moment, lag in floor],
         "behind_at_end": behind_at_end,
         "gold_rps": round(sent / (settled - t0), 1)
         if catch_up is not None

@@ -20,7 +20,7 @@ from pipelines.adapters.registry import stream_source
 from pipelines.bronze.schema import STREAM_RECORD
 from pipelines.bronze.transform import to_bronze_rows
 from pipelines.faults import crash_point
-from pipelines.logs import log_batch
+from pipelines.logs import Phases, log_batch
 from pipelines.settings import Settings
 from pipelines.spark import build_spark, dataframe_from_arrow
 
@@ -43,7 +43,9 @@ def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | 
     written, idle_since = 0, time.monotonic()
     while not stop.is_set():
         started = time.monotonic()
+        phases = Phases()
         batch = source.read(positions, max_records=settings.bronze_max_batch_records)
+        phases.mark("read_stream")
         if batch.size == 0:
             if until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s:
                 break
@@ -56,6 +58,7 @@ def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | 
         )
         crash_point("bronze.before-commit", batch_id)
         ledger.append_once(rows, table, stamp)
+        phases.mark("write_commit")
         crash_point("bronze.after-commit", batch_id)
         positions, batch_id = batch.positions, batch_id + 1
         written += batch.size
@@ -68,6 +71,7 @@ def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | 
             rows_out=batch.size,
             rows_quarantined=0,
             duration_s=round(time.monotonic() - started, 3),
+            phases=phases.seconds,
         )
     source.close()
     return written

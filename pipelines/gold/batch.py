@@ -26,7 +26,7 @@ from pipelines.gold.transform import (
     postal_health_deltas,
     postal_status_deltas,
 )
-from pipelines.logs import log_batch
+from pipelines.logs import Phases, log_batch
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ class GoldBatch:
 
     def process(self, silver: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
+        phases = Phases()
         spark = silver.sparkSession
         now = datetime.now(UTC)
         stats = silver.agg(
@@ -140,6 +141,7 @@ class GoldBatch:
         rows, first_event, last_event, late = int(stats[0]), stats[1], stats[2], int(stats[3] or 0)
         if rows == 0:
             return
+        phases.mark("stats")
         extra = {LATE_ROWS: str(late)}
         if callable(self._source_range):
             extra[SOURCE_RANGE] = str(self._source_range(batch_id))
@@ -168,6 +170,7 @@ class GoldBatch:
                 lo=lo,
                 hi=hi,
             )
+            phases.mark("merge_operator_kpis")
             crash_point("gold.after-kpis", batch_id)
             self._merge(
                 spark,
@@ -180,6 +183,7 @@ class GoldBatch:
                 lo=lo,
                 hi=hi,
             )
+            phases.mark("merge_postal_status_counts")
             self._merge(
                 spark,
                 stamp,
@@ -191,8 +195,10 @@ class GoldBatch:
                 lo=lo,
                 hi=hi,
             )
+            phases.mark("merge_postal_window_health")
             crash_point("gold.after-health", batch_id)
             self._recompute_outages(spark, stamp, silver, lo=lo, hi=hi, now=now)
+            phases.mark("merge_postal_outages")
         finally:
             silver.unpersist()
         self.rows_merged += rows
@@ -205,6 +211,7 @@ class GoldBatch:
             rows_quarantined=0,
             late_rows=late,
             duration_s=round(time.monotonic() - started, 3),
+            phases=phases.seconds,
         )
 
     def _merge(
