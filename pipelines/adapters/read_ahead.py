@@ -5,7 +5,8 @@ parsing) and the Spark write and commit. After handing out a non-empty batch, ``
 reading the batch after it in a background thread; the caller's next ``read`` takes that batch if it asks
 from the positions it was read from, and otherwise (say, after a failed commit) discards it and reads
 afresh. Positions still come only from the caller, so exactly-once is the caller's as before. The inner
-source is never used by two threads at once.
+source is never used by two threads at once. A batch read ahead with a smaller ``max_records`` than the
+caller now asks for is still a valid batch, and is taken.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class ReadAheadSource:
             read_from, read_max, future = self._pending
             self._pending = None
             ahead = future.result()  # also when discarded: the inner source must be idle again
-            if read_from == dict(positions) and read_max == max_records:
+            if read_from == dict(positions) and read_max <= max_records:
                 batch = ahead
         if batch is None:
             batch = self._inner.read(positions, max_records=max_records)

@@ -89,11 +89,66 @@ def target_values(figures: dict[str, Any]) -> dict[str, float | None]:
 
 
 def judge(figures: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The ``targets`` object and a sentence for each target missed."""
+    """The ``targets`` object and, for each target missed, by how much and where the time goes."""
     values = target_values(figures)
     targets = {t.key: t.judge(values[t.key]) for t in TARGETS}
-    misses = [m for t in TARGETS if (m := t.miss(values[t.key])) is not None]
+    misses = []
+    for target in TARGETS:
+        miss = target.miss(values[target.key])
+        if miss is not None:
+            where = bottleneck(target.key, figures)
+            misses.append(f"{miss}; {where}" if where else miss)
     return targets, misses
+
+
+def _phases(figures: dict[str, Any], layer: str) -> str | None:
+    """A drained layer's time per phase of its batches, largest first, with the JIT-cold first batch."""
+    drain = _get(figures, "drain", layer)
+    if not isinstance(drain, dict) or not drain.get("phases_s"):
+        return None
+    phases = sorted(drain["phases_s"].items(), key=lambda item: -item[1])
+    parts = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases if seconds >= 0.05)
+    return (
+        f"{layer} spent {parts} over {drain['batches']} batches of {drain['span_s']:.1f} s "
+        f"(first batch, JIT-cold: {drain['first_batch_s']:.1f} s)"
+    )
+
+
+def _live_bottleneck(figures: dict[str, Any]) -> str | None:
+    """The layer with the longest micro-batches in the fastest live step: it sets lag and freshness."""
+    steps = _get(figures, "live", "steps") or []
+    if not steps:
+        return None
+    step = max(steps, key=lambda s: s["rate"])
+    batches = step.get("batches") or {}
+    timed = {layer: b for layer, b in batches.items() if b.get("mean_s")}
+    if not timed:
+        return None
+    slowest = max(timed, key=lambda layer: timed[layer]["mean_s"])
+    per_layer = ", ".join(
+        f"{layer} {b['mean_s']:.1f} s per batch of {b['mean_rows']:.0f} rows"
+        f" ({(step.get('cost') or {}).get(layer, {}).get('cores') or 0:.2f} cores)"
+        for layer, b in timed.items()
+    )
+    return (
+        f"bottleneck {slowest}: at {step['rate']:.0f} records/s all jobs share the cores; {per_layer}. "
+        "Each micro-batch pays a fixed cost (planning, several Spark actions, one commit per table) that "
+        "the three JVMs pay on the same two cores"
+    )
+
+
+def bottleneck(key: str, figures: dict[str, Any]) -> str | None:
+    """Which stage a missed target waits on, from the run's own figures."""
+    if key in ("silver_drain_rps", "gold_drain_rps"):
+        return _phases(figures, key.split("_")[0])
+    if key == "bronze_drain_ratio":
+        return _phases(figures, "bronze")
+    if key in ("e2e_ratio_to_kinesis", "freshness_p95_s_at_5k"):
+        return _live_bottleneck(figures)
+    if key == "pipeline_to_duckdb_ratio":
+        silver, gold = _phases(figures, "silver"), _phases(figures, "gold")
+        return "; ".join(part for part in (silver, gold) if part) or None
+    return None
 
 
 def _version(package: str) -> str | None:

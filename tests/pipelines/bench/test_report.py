@@ -65,6 +65,27 @@ def test_judge_gives_every_target_its_value_unit_goal_and_verdict() -> None:
     assert len(misses) == 4 and any("gold drain" in miss and "x2.0" in miss for miss in misses)
 
 
+def test_a_missed_target_names_where_the_time_goes() -> None:
+    figures = _figures()
+    figures["drain"]["gold"] |= {
+        "batches": 2,
+        "first_batch_s": 1.0,
+        "phases_s": {"stats": 0.2, "merge_operator_kpis": 0.9, "merge_postal_outages": 0.4},
+    }
+    figures["live"]["steps"][0]["batches"] = {
+        "bronze": {"mean_s": 1.0, "mean_rows": 500.0},
+        "silver": {"mean_s": 9.0, "mean_rows": 5000.0},
+        "gold": {"mean_s": 6.0, "mean_rows": 5000.0},
+    }
+
+    _, misses = judge(figures)
+
+    gold = next(m for m in misses if m.startswith("gold drain"))
+    assert "merge_operator_kpis 0.9 s, merge_postal_outages 0.4 s, stats 0.2 s" in gold
+    freshness = next(m for m in misses if m.startswith("gold freshness"))
+    assert "bottleneck silver" in freshness and "9.0 s per batch of 5000 rows" in freshness
+
+
 def test_judge_marks_a_stage_that_did_not_run_as_missed() -> None:
     targets, misses = judge({})
 
