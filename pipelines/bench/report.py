@@ -130,10 +130,12 @@ def _live_bottleneck(figures: dict[str, Any]) -> str | None:
         f" ({(step.get('cost') or {}).get(layer, {}).get('cores') or 0:.2f} cores)"
         for layer, b in timed.items()
     )
+    used = sum(((step.get("cost") or {}).get(layer) or {}).get("cores") or 0.0 for layer in timed)
+    cores = _get(figures, "machine", "cores")
     return (
-        f"bottleneck {slowest}: at {step['rate']:.0f} records/s all jobs share the cores; {per_layer}. "
-        "Each micro-batch pays a fixed cost (planning, several Spark actions, one commit per table) that "
-        "the three JVMs pay on the same two cores"
+        f"bottleneck {slowest}: at {step['rate']:.0f} records/s {per_layer}; the jobs used {used:.2f} of "
+        f"{cores or '?'} cores. Each micro-batch pays a fixed latency (planning, several Spark actions, one "
+        "catalog commit per table) that grows the batches, and with them the lag"
     )
 
 
