@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-BATCH_FIELDS = ("layer", "batch_id", "rows_in", "rows_out", "rows_quarantined", "duration_s", "lag")
+BATCH_FIELDS = ("layer", "batch_id", "rows_in", "rows_out", "rows_quarantined", "duration_s", "lag_s")
 
 
 class JsonLineFormatter(logging.Formatter):
@@ -44,7 +44,11 @@ def configure_logging(logs_dir: Path | None = None, job: str | None = None, *, v
 
 
 def log_batch(logger: logging.Logger, **metrics: Any) -> None:
-    """One line per micro-batch: ``layer batch_id rows_in rows_out rows_quarantined duration_s lag``."""
+    """One line per micro-batch: ``layer batch_id rows_in rows_out rows_quarantined duration_s lag_s``.
+
+    ``lag_s``: seconds from the batch's oldest input record reaching the layer upstream (stream arrival for
+    bronze, bronze ingest for silver, silver processing for gold) to the batch's commit.
+    """
     text = " ".join(f"{key}={metrics[key]}" for key in BATCH_FIELDS if key in metrics)
     logger.info("batch %s", text, extra={"metrics": {"event": "batch", **metrics}})
 
@@ -61,3 +65,12 @@ class Phases:
         now = time.monotonic()
         self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._at, 3)
         self._at = now
+
+
+def lag_seconds(oldest_upstream: datetime | None, *, now: datetime | None = None) -> float | None:
+    """``lag_s`` of a batch whose oldest input reached the layer upstream at ``oldest_upstream``."""
+    if oldest_upstream is None:
+        return None
+    if oldest_upstream.tzinfo is None:
+        oldest_upstream = oldest_upstream.replace(tzinfo=UTC)
+    return round(max(0.0, ((now or datetime.now(UTC)) - oldest_upstream).total_seconds()), 3)

@@ -12,6 +12,8 @@ import time
 from datetime import UTC, datetime
 from threading import Event
 
+import pyarrow.compute as pc
+
 from catalog.tables import BRONZE_EVENTS
 from pipelines import ledger
 from pipelines.adapters.iceberg import bootstrap_tables
@@ -20,7 +22,7 @@ from pipelines.adapters.registry import stream_source
 from pipelines.bronze.schema import STREAM_RECORD
 from pipelines.bronze.transform import to_bronze_rows
 from pipelines.faults import crash_point
-from pipelines.logs import Phases, log_batch
+from pipelines.logs import Phases, lag_seconds, log_batch
 from pipelines.settings import Settings
 from pipelines.spark import build_spark, dataframe_from_arrow
 
@@ -74,6 +76,7 @@ def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | 
             rows_out=batch.size,
             rows_quarantined=0,
             duration_s=round(time.monotonic() - started, 3),
+            lag_s=lag_seconds(pc.min(batch.records.column("arrival_time")).as_py()),
             phases=phases.seconds,
         )
     source.close()

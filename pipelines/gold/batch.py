@@ -26,7 +26,7 @@ from pipelines.gold.transform import (
     postal_health_deltas,
     postal_status_deltas,
 )
-from pipelines.logs import Phases, log_batch
+from pipelines.logs import Phases, lag_seconds, log_batch
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ class GoldBatch:
             F.min("event_time"),
             F.max("event_time"),
             F.sum(F.when(F.col("event_time") < F.lit(now - self._late_after), 1).otherwise(0)),
+            F.min("processed_time"),
         ).first()
         assert stats is not None
         rows, first_event, last_event, late = int(stats[0]), stats[1], stats[2], int(stats[3] or 0)
@@ -211,6 +212,7 @@ class GoldBatch:
             rows_quarantined=0,
             late_rows=late,
             duration_s=round(time.monotonic() - started, 3),
+            lag_s=lag_seconds(stats[4]),
             phases=phases.seconds,
         )
 

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pipelines import ledger
 from pipelines.adapters.gx_validator import ExpectationOutcome, GxValidator, to_validation_frame
 from pipelines.faults import crash_point
-from pipelines.logs import Phases, log_batch
+from pipelines.logs import Phases, lag_seconds, log_batch
 from pipelines.settings import Settings
 from pipelines.silver import schema
 from pipelines.silver.rules import route_by_rules, rules_of, unexpected_counts
@@ -104,7 +104,7 @@ class SilverBatch:
             log.info("silver batch %d already committed everywhere: skipped", batch_id)
             return
         phases.mark("ledger")
-        size = bronze.agg(F.count(F.lit(1)), F.max("ingest_time")).first()
+        size = bronze.agg(F.count(F.lit(1)), F.max("ingest_time"), F.min("ingest_time")).first()
         assert size is not None
         phases.mark("size")
         if size[0] == 0:
@@ -150,6 +150,7 @@ class SilverBatch:
             rows_quarantined=counts.rows_quarantined,
             rows_duplicate=duplicates,
             duration_s=round(time.monotonic() - started, 3),
+            lag_s=lag_seconds(size[2]),
             phases=phases.seconds,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -39,6 +40,24 @@ def test_each_hostile_record_is_quarantined_with_its_reason(replayed: Settings) 
     assert quarantine.num_rows == len(HOSTILE)
     for name, raw, reason in HOSTILE:
         assert reason in by_data[raw], f"{name}: {by_data[raw]}"
+
+
+def test_every_job_logs_each_batch_with_its_metrics(replayed: Settings) -> None:
+    """One JSON line per micro-batch and job: records in/out/quarantined, duration, lag and phase times."""
+    logged: dict[str, list[dict[str, object]]] = {}
+    for job in ("bronze", "silver", "gold"):
+        lines = (replayed.logs_dir / f"{job}.jsonl").read_text().splitlines()
+        logged[job] = [entry for line in lines if (entry := json.loads(line)).get("event") == "batch"]
+
+    for job, batches in logged.items():
+        assert batches, job
+        for batch in batches:
+            assert {"rows_in", "rows_out", "rows_quarantined", "duration_s", "lag_s", "phases"} <= set(batch), batch
+            assert batch["lag_s"] is not None and float(batch["lag_s"]) >= 0  # type: ignore[arg-type]
+    bronze_in = sum(int(b["rows_in"]) for b in logged["bronze"])  # type: ignore[call-overload]
+    silver_in = sum(int(b["rows_in"]) for b in logged["silver"])  # type: ignore[call-overload]
+    assert silver_in == bronze_in == 2 * 1000 + len(HOSTILE)
+    assert sum(int(b["rows_quarantined"]) for b in logged["silver"]) == len(HOSTILE)  # type: ignore[call-overload]
 
 
 def test_every_bronze_record_is_accounted_for_exactly_once(replayed: Settings) -> None:
