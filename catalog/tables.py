@@ -234,6 +234,21 @@ ALL_TABLES = (
 )
 
 
+def create_delta_table_sql(table: TableDef, name: str, location: str | None = None) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` of the Delta Lake variant: same columns, comment and NOT NULLs.
+
+    Unpartitioned: Delta partitions by column values only (Iceberg's ``days(ts)`` would need a generated
+    column that every reader then sees); ``telcopulse maintain`` runs OPTIMIZE ZORDER BY the sort columns
+    instead. ``name`` is the Spark name (``delta.`<path>` `` or a catalog name with ``location``).
+    """
+    parts = [f"CREATE TABLE IF NOT EXISTS {name} ({table.ddl_columns}) USING delta"]
+    if location:
+        parts.append(f"LOCATION '{location}'")
+    if table.comment:
+        parts.append("COMMENT '" + table.comment.replace("'", "\\'") + "'")
+    return " ".join(parts)
+
+
 def create_table_sql(table: TableDef, catalog: str) -> str:
     """``CREATE TABLE IF NOT EXISTS`` for Spark with Iceberg's SQL extensions."""
     parts = [f"CREATE TABLE IF NOT EXISTS {catalog}.{table.identifier} ({table.ddl_columns}) USING iceberg"]

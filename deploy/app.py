@@ -3,8 +3,9 @@
     cdk synth -c env=prod          (from deploy/; cdk.json runs this file)
     python deploy/app.py -c env=prod   (the same synth without the CDK CLI, into deploy/cdk.out)
 
-Context: ``env`` (dev|prod, default dev), ``alarm_email`` (optional subscriber of the alarm topic),
-``require_package`` (true: fail unless ``make -C deploy package`` ran), ``package_dir`` (where it put them).
+Context: ``env`` (dev|prod, default dev), ``table_format`` (iceberg|delta; else ``TELCOPULSE_TABLE_FORMAT``,
+else iceberg), ``alarm_email`` (optional subscriber of the alarm topic), ``require_package`` (true: fail unless
+``make -C deploy package`` ran), ``package_dir`` (where it put them).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 DEPLOY_DIR = Path(__file__).resolve().parent
@@ -21,7 +24,7 @@ for path in (DEPLOY_DIR, DEPLOY_DIR.parent):  # telcopulse_deploy, and the proje
 
 from aws_cdk import App, Validations  # noqa: E402
 from cdk_nag import AwsSolutionsChecks  # noqa: E402
-from telcopulse_deploy.config import cdk_context, env_config  # noqa: E402
+from telcopulse_deploy.config import TABLE_FORMAT_CONTEXT, cdk_context, chosen_table_format, env_config  # noqa: E402
 from telcopulse_deploy.packaging import PACKAGE_DIR  # noqa: E402
 from telcopulse_deploy.stacks import TelcoPulseStacks, build_stacks  # noqa: E402
 
@@ -40,9 +43,18 @@ def is_true(value: object) -> bool:
     return str(value).lower() in ("1", "true", "yes")
 
 
-def build_app(app: App) -> TelcoPulseStacks:
-    """The stacks of the environment in the app's ``env`` context, with cdk-nag as a validation plugin."""
-    config = env_config(app.node.try_get_context("env"))
+def build_app(app: App, *, environ: Mapping[str, str] | None = None) -> TelcoPulseStacks:
+    """The stacks of the environment in the app's ``env`` context, with cdk-nag as a validation plugin.
+
+    Args:
+        app: the app, its context set.
+        environ: where ``TELCOPULSE_TABLE_FORMAT`` is looked up when the context names no table format
+            (``os.environ`` unless given).
+    """
+    table_format = chosen_table_format(
+        app.node.try_get_context(TABLE_FORMAT_CONTEXT), os.environ if environ is None else environ
+    )
+    config = replace(env_config(app.node.try_get_context("env")), table_format=table_format)
     package_dir = app.node.try_get_context("package_dir")
     stacks = build_stacks(
         app,

@@ -1,9 +1,17 @@
-"""Exactly-once commits: every Iceberg commit says who wrote it and which batch it was.
+"""Exactly-once commits: every table commit says who wrote it and which batch it was.
 
-Each writer stamps its snapshots with ``telcopulse.writer``, ``telcopulse.query-id`` and
+Each writer stamps its commits with ``telcopulse.writer``, ``telcopulse.query-id`` and
 ``telcopulse.batch-id`` (plus what it needs to resume, e.g. bronze's shard positions). Before a
-commit, the writer looks up its newest stamped snapshot: a batch at or below that id was committed
+commit, the writer looks up its newest stamped commit: a batch at or below that id was committed
 already and is skipped, so a replay after a crash never commits twice.
+
+Where the stamp lives depends on the table format (``settings.table_format``):
+- Iceberg: the snapshot summary (``snapshot-property.*`` write options; ``CommitMetadata`` for SQL writes),
+  read back from the ``<table>.snapshots`` metadata table.
+- Delta Lake: the commit's ``userMetadata`` (a JSON object of the same properties), read back with
+  ``DESCRIBE HISTORY``; and Delta's own idempotent-write marker on top (``txnAppId`` = writer/query id,
+  ``txnVersion`` = batch id), so Delta itself also refuses a batch it has seen.
+The jobs call the same functions for either format: the table's Spark name says which it is.
 """
 
 from __future__ import annotations
@@ -16,7 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 WRITER = "telcopulse.writer"
 QUERY_ID = "telcopulse.query-id"
@@ -29,7 +38,19 @@ RETRYABLE = (
     "ValidationException",
     "CommitFailedException",
     "CommitStateUnknownException",
+    # Delta's optimistic concurrency: a concurrent commit conflicted; nothing was committed.
+    "ConcurrentAppendException",
+    "ConcurrentDeleteReadException",
+    "ConcurrentDeleteDeleteException",
+    "ConcurrentTransactionException",
+    "MetadataChangedException",
+    "ProtocolChangedException",
+    "DELTA_CONCURRENT",
 )
+ADDED_RECORDS = "added-records"
+# Delta's commit metrics under the Iceberg summary's names, so that callers read one vocabulary.
+_DELTA_ADDED_RECORDS = ("numTargetRowsInserted", "numOutputRows")  # MERGE, then a write
+_RECENT_HISTORY = 50
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +63,11 @@ class Stamp:
     batch_id: int
     extra: Mapping[str, str] | None = None
 
+    @property
+    def txn_app_id(self) -> str:
+        """Delta's idempotent-write application id: one per writer and streaming query."""
+        return f"{self.writer}/{self.query_id}"
+
     def properties(self) -> dict[str, str]:
         return {
             WRITER: self.writer,
@@ -51,8 +77,15 @@ class Stamp:
         }
 
 
+def is_delta(table: str) -> bool:
+    """True for a Delta table's Spark name (``settings.table`` names Delta tables by path or ``spark_catalog``)."""
+    return table.startswith(("delta.`", "spark_catalog."))
+
+
 def last_stamp(spark: SparkSession, table: str, writer: str) -> dict[str, str] | None:
-    """Summary of ``writer``'s newest snapshot of ``table``, or None if it never committed."""
+    """Summary of ``writer``'s newest commit of ``table``, or None if it never committed."""
+    if is_delta(table):
+        return _delta_stamp(spark, table, F.col("stamp")[WRITER] == writer)
     rows = spark.sql(
         f"SELECT summary FROM {table}.snapshots WHERE summary['{WRITER}'] = '{writer}' "
         "ORDER BY committed_at DESC, snapshot_id DESC LIMIT 1"
@@ -68,6 +101,15 @@ def is_committed(spark: SparkSession, table: str, stamp: Stamp) -> bool:
 
 def committed_summary(spark: SparkSession, table: str, stamp: Stamp) -> dict[str, str] | None:
     """The summary of the commit that carried exactly ``stamp``'s batch, or None if it has not committed."""
+    if is_delta(table):
+        stamped = F.col("stamp")
+        return _delta_stamp(
+            spark,
+            table,
+            (stamped[WRITER] == stamp.writer)
+            & (stamped[QUERY_ID] == stamp.query_id)
+            & (stamped[BATCH_ID] == str(stamp.batch_id)),
+        )
     rows = spark.sql(
         f"SELECT summary FROM {table}.snapshots WHERE summary['{WRITER}'] = '{stamp.writer}' "
         f"AND summary['{QUERY_ID}'] = '{stamp.query_id}' AND summary['{BATCH_ID}'] = '{stamp.batch_id}' LIMIT 1"
@@ -75,11 +117,53 @@ def committed_summary(spark: SparkSession, table: str, stamp: Stamp) -> dict[str
     return dict(rows[0]["summary"]) if rows else None
 
 
+def _delta_stamp(spark: SparkSession, table: str, condition: Column) -> dict[str, str] | None:
+    """The newest Delta commit of ``table`` whose stamp meets ``condition``: its stamp plus ``added-records``.
+
+    The commit sought is almost always among the newest (each table has one writer), so the recent history
+    is read first and the whole history only when the recent one does not hold it.
+    """
+    for limit in (_RECENT_HISTORY, None):
+        history = spark.sql(f"DESCRIBE HISTORY {table}" + (f" LIMIT {limit}" if limit else ""))
+        rows = (
+            history.where(F.col("userMetadata").isNotNull())
+            .select("version", "operationMetrics", F.from_json("userMetadata", "map<string,string>").alias("stamp"))
+            .where(condition)
+            .orderBy(F.col("version").desc())
+            .limit(1)
+            .collect()
+        )
+        if rows:
+            metrics = rows[0]["operationMetrics"] or {}
+            added = next((metrics[key] for key in _DELTA_ADDED_RECORDS if key in metrics), "0")
+            return {**rows[0]["stamp"], ADDED_RECORDS: str(added)}
+        if limit is not None and history.count() < limit:
+            return None  # the recent history was the whole history
+    return None
+
+
 def _append(df: DataFrame, table: str, stamp: Stamp) -> None:
+    if is_delta(table):
+        _delta_append(df, table, stamp)
+        return
     writer = df.writeTo(table)
     for key, value in stamp.properties().items():
         writer = writer.option(f"snapshot-property.{key}", value)
     writer.append()
+
+
+def _delta_append(df: DataFrame, table: str, stamp: Stamp) -> None:
+    writer = (
+        df.write.format("delta")
+        .mode("append")
+        .option("txnAppId", stamp.txn_app_id)
+        .option("txnVersion", str(stamp.batch_id))
+        .option("userMetadata", json.dumps(stamp.properties()))
+    )
+    if table.startswith("delta.`"):
+        writer.save(table.removeprefix("delta.`").removesuffix("`"))
+    else:
+        writer.saveAsTable(table)
 
 
 def append_once(df: DataFrame, table: str, stamp: Stamp) -> bool:
@@ -89,7 +173,9 @@ def append_once(df: DataFrame, table: str, stamp: Stamp) -> bool:
 
 def run_once(spark: SparkSession, table: str, stamp: Stamp, sql: str) -> bool:
     """Run a SQL write (MERGE INTO, ...) stamped with ``stamp``, unless that batch is already in ``table``."""
-    return write_once(spark, table, stamp, lambda: run_stamped(spark, stamp, lambda: spark.sql(sql)))
+    return write_once(
+        spark, table, stamp, lambda: run_stamped(spark, stamp, lambda: spark.sql(sql), delta=is_delta(table))
+    )
 
 
 def write_once(spark: SparkSession, table: str, stamp: Stamp, write: Callable[[], Any]) -> bool:
@@ -132,11 +218,16 @@ class _JavaCallable:
         implements = ["java.util.concurrent.Callable"]
 
 
-def run_stamped(spark: SparkSession, stamp: Stamp, statement: Callable[[], Any]) -> None:
+def run_stamped(spark: SparkSession, stamp: Stamp, statement: Callable[[], Any], *, delta: bool = False) -> None:
     """Run a SQL write (MERGE INTO, DELETE, ...) so that its commit carries ``stamp``.
 
     Iceberg's ``CommitMetadata`` keeps the properties in a JVM thread-local for the duration of the call.
+    Delta reads them from session settings (``userMetadata`` and the idempotent-write pair ``txnAppId`` /
+    ``txnVersion``), set for this statement only.
     """
+    if delta:
+        _run_delta_stamped(spark, stamp, statement)
+        return
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     properties = jvm.java.util.HashMap()
@@ -146,6 +237,24 @@ def run_stamped(spark: SparkSession, stamp: Stamp, statement: Callable[[], Any])
     jvm.org.apache.iceberg.spark.CommitMetadata.withCommitProperties(
         properties, _JavaCallable(statement), exception_class
     )
+
+
+_DELTA_SQL_STAMP = (
+    "spark.databricks.delta.commitInfo.userMetadata",
+    "spark.databricks.delta.write.txnAppId",
+    "spark.databricks.delta.write.txnVersion",
+)
+
+
+def _run_delta_stamped(spark: SparkSession, stamp: Stamp, statement: Callable[[], Any]) -> None:
+    values = (json.dumps(stamp.properties()), stamp.txn_app_id, str(stamp.batch_id))
+    for key, value in zip(_DELTA_SQL_STAMP, values, strict=True):
+        spark.conf.set(key, value)
+    try:
+        statement()
+    finally:
+        for key in _DELTA_SQL_STAMP:
+            spark.conf.unset(key)
 
 
 def positions_of(stamp: Mapping[str, str] | None) -> dict[str, str]:

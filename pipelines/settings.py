@@ -18,6 +18,13 @@ class Runtime(StrEnum):
     AWS = "aws"
 
 
+class TableFormat(StrEnum):
+    """The open table format of every layer: one setting switches all three (``TELCOPULSE_TABLE_FORMAT``)."""
+
+    ICEBERG = "iceberg"
+    DELTA = "delta"
+
+
 class Settings(BaseSettings):
     """Everything that differs between a laptop and AWS, and every tunable rule threshold."""
 
@@ -35,6 +42,7 @@ class Settings(BaseSettings):
     region: str = "us-east-1"
 
     # Catalog and tables
+    table_format: TableFormat = TableFormat.ICEBERG
     catalog_name: str = "telcopulse"
     warehouse_uri: str | None = None
     checkpoint_uri: str | None = None
@@ -111,6 +119,29 @@ class Settings(BaseSettings):
     def duckdb_extension_dir(self) -> Path:
         return self.cache_dir / "duckdb"
 
+    @property
+    def is_delta(self) -> bool:
+        return self.table_format is TableFormat.DELTA
+
+    def table_location(self, name: str) -> str:
+        """Where a Delta table keeps its files and log: ``<warehouse>/delta/<namespace>/<table>``."""
+        namespace, table = name.split(".", 1)
+        return f"{self.warehouse.rstrip('/')}/delta/{namespace}/{table}"
+
+    def table_path(self, name: str) -> Path:
+        """A local Delta table's folder (``table_location`` without ``file://``)."""
+        return Path(self.table_location(name).removeprefix("file://"))
+
     def table(self, name: str) -> str:
-        """Fully qualified Spark name of a table, e.g. ``telcopulse.telcopulse_bronze.network_events``."""
-        return f"{self.catalog_name}.{name}"
+        """Fully qualified Spark name of a table ``<namespace>.<table>``.
+
+        Iceberg: ``telcopulse.telcopulse_bronze.network_events`` (the Iceberg catalog). Delta: on AWS the Glue
+        Data Catalog's name (``spark_catalog.telcopulse_bronze.network_events``); locally the table's path
+        (``delta.`file:///.../warehouse/delta/telcopulse_bronze/network_events` ``), so that no metastore is
+        shared between the job processes.
+        """
+        if not self.is_delta:
+            return f"{self.catalog_name}.{name}"
+        if self.runtime is Runtime.AWS:
+            return f"spark_catalog.{name}"
+        return f"delta.`{self.table_location(name)}`"

@@ -1,4 +1,4 @@
-"""The Spark session: Iceberg's own Spark integration, local JDBC catalog or the Glue Data Catalog.
+"""The Spark session: Iceberg's own Spark integration (local JDBC catalog or the Glue Data Catalog), or Delta Lake.
 
 `make setup` resolves the jars from Maven once (``resolve_jars``) into a cache inside the checkout;
 every later session loads them from there and needs no network.
@@ -20,17 +20,39 @@ from pyspark.sql.types import StructType
 from pipelines.errors import SetupMissingError
 from pipelines.settings import Runtime, Settings
 
-# The versions AWS Glue 5.1 ships (Spark 3.5.6 / Scala 2.12 / Iceberg 1.10.0).
+# The versions AWS Glue 5.1 ships (Spark 3.5.6 / Scala 2.12 / Iceberg 1.10.0 / Delta Lake 3.3.2).
 ICEBERG_RUNTIME = "org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:1.10.0"
+DELTA_SPARK = "io.delta:delta-spark_2.12:3.3.2"
 SQLITE_JDBC = "org.xerial:sqlite-jdbc:3.50.3.0"
-LOCAL_PACKAGES = (ICEBERG_RUNTIME, SQLITE_JDBC)
+LOCAL_PACKAGES = (ICEBERG_RUNTIME, DELTA_SPARK, SQLITE_JDBC)
+ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
+DELTA_EXTENSIONS = "io.delta.sql.DeltaSparkSessionExtension"
+
+
+DELTA_CONF = {
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def table_format_conf(settings: Settings) -> dict[str, str]:
+    """Spark settings of the table format: ``settings.table_format`` on Glue; locally both, in one session.
+
+    Locally a session knows both formats (Iceberg in the ``telcopulse`` catalog, Delta tables by path), so the
+    test suite runs either setting in its one Spark session; the jobs only touch the configured one.
+    """
+    if settings.runtime is Runtime.LOCAL:
+        both = {"spark.sql.extensions": f"{ICEBERG_EXTENSIONS},{DELTA_EXTENSIONS}"}
+        return catalog_conf(settings) | DELTA_CONF | both
+    if settings.is_delta:
+        return DELTA_CONF | {"spark.sql.extensions": DELTA_EXTENSIONS}
+    return catalog_conf(settings)
 
 
 def catalog_conf(settings: Settings) -> dict[str, str]:
     """Spark settings of the ``telcopulse`` Iceberg catalog: the only thing that differs on Glue."""
     prefix = f"spark.sql.catalog.{settings.catalog_name}"
     conf = {
-        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+        "spark.sql.extensions": ICEBERG_EXTENSIONS,
         prefix: "org.apache.iceberg.spark.SparkCatalog",
         f"{prefix}.warehouse": settings.warehouse,
         # Several processes write these tables: always read the catalog's current metadata.
@@ -92,7 +114,7 @@ def local_jars(settings: Settings) -> list[Path]:
 def build_spark(settings: Settings, app_name: str, *, cores: int = 2) -> SparkSession:
     """A session for ``settings.runtime``; on Glue the session exists and only the catalog is set."""
     builder = SparkSession.builder.appName(app_name)
-    conf = catalog_conf(settings) | {
+    conf = table_format_conf(settings) | {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.shuffle.partitions": str(max(cores, 1)),

@@ -1,4 +1,4 @@
-"""Structured Streaming plumbing shared by the silver and gold jobs (Iceberg in, foreachBatch out)."""
+"""Structured Streaming plumbing shared by the silver and gold jobs (table appends in, foreachBatch out)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ from threading import Event
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from pipelines import ledger
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_ROWS_PER_BATCH = 200_000
+MAX_FILES_PER_BATCH = 100
+FIRST_PROGRESS_GRACE_S = 60.0
 
 
 def checkpoint_location(settings: Settings, job: str) -> str:
@@ -71,11 +74,24 @@ def _offset(spark: SparkSession, checkpoint: str, batch_id: int) -> str:
     finally:
         stream.close()
     offset = json.loads(lines[-1]) if lines else {}
+    if "reservoirVersion" in offset:  # Delta: version and file index
+        return f"{offset['reservoirVersion']}:{offset.get('index', '?')}"
     return str(offset.get("snapshot_id", "?")) + ":" + str(offset.get("position", "?"))
 
 
-def read_iceberg_stream(spark: SparkSession, table: str) -> DataFrame:
-    """New appends of ``table`` as a stream; maintenance snapshots (rewrites, expiries) are skipped."""
+def read_table_stream(spark: SparkSession, table: str) -> DataFrame:
+    """New appends of ``table`` (Iceberg or Delta) as a stream; maintenance and rebuild commits are skipped."""
+    if ledger.is_delta(table):
+        # OPTIMIZE commits change no data and are skipped by Delta's source itself; a rebuild's DELETE is skipped
+        # as Iceberg's delete snapshots are. About MAX_ROWS_PER_BATCH rows: one job commit is one file or a few.
+        reader = (
+            spark.readStream.format("delta")
+            .option("skipChangeCommits", "true")
+            .option("maxFilesPerTrigger", str(MAX_FILES_PER_BATCH))
+        )
+        if table.startswith("delta.`"):
+            return reader.load(table.removeprefix("delta.`").removesuffix("`"))
+        return reader.table(table)
     return (
         spark.readStream.format("iceberg")
         .option("streaming-skip-delete-snapshots", "true")
@@ -113,13 +129,15 @@ def await_query(
 
     While ``upstream_busy()`` is true (the job feeding this one still runs), idle time does not count.
     """
-    last_input = time.monotonic()
+    started = last_input = time.monotonic()
     seen_batches = -1
     try:
         while not stop.is_set():
             if query.awaitTermination(1):
                 break  # finished by itself; a failed query raises from awaitTermination
             progress = query.lastProgress
+            if progress is None and time.monotonic() - started < FIRST_PROGRESS_GRACE_S:
+                last_input = time.monotonic()  # still planning its first batch (Delta: the initial snapshot)
             if progress and progress["batchId"] != seen_batches:
                 seen_batches = progress["batchId"]
                 if progress.get("numInputRows", 0) > 0:
@@ -147,7 +165,7 @@ def run_incremental(
     upstream_busy: Callable[[], bool] | None,
 ) -> None:
     """Feed ``source_table``'s new appends to ``process`` micro-batch by micro-batch until told to stop."""
-    stream = read_iceberg_stream(spark, source_table)
+    stream = read_table_stream(spark, source_table)
     query = start_foreach_batch(
         stream,
         process,

@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 
 from catalog.tables import ALL_TABLES
 from pipelines.adapters.iceberg import bootstrap_tables
-from pipelines.settings import PROJECT_ROOT, Settings
+from pipelines.settings import PROJECT_ROOT, Settings, TableFormat
 from pipelines.spark import build_spark
 
 SAMPLE_CSV = PROJECT_ROOT.parent / "shared" / "data" / "mobile-logs.csv"
@@ -87,6 +87,7 @@ def run_cli(
         "TELCOPULSE_KINESIS_PORT": str(settings.kinesis_port),
         "TELCOPULSE_TRIGGER_SECONDS": str(settings.trigger_seconds),
         "TELCOPULSE_WINDOW_SECONDS": str(settings.window_seconds),
+        "TELCOPULSE_TABLE_FORMAT": settings.table_format.value,
     }
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", *args],
@@ -102,13 +103,18 @@ def run_cli(
     return result
 
 
-@pytest.fixture(scope="session")
-def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """The sample twice (the second copy: producer retries) plus every hostile record, through all three layers."""
+TABLE_FORMATS = pytest.mark.parametrize("table_format", list(TableFormat), ids=[f.value for f in TableFormat])
+
+
+@pytest.fixture(scope="session", params=list(TableFormat), ids=[f.value for f in TableFormat])
+def replayed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """The sample twice (the second copy: producer retries) plus every hostile record, through all three layers;
+    once on Iceberg tables and once on Delta tables."""
     from pipelines.adapters.kinesis import BotoKinesisSink, kinesis_client
     from pipelines.producer.hostile import HOSTILE
 
-    with local_stack(tmp_path_factory.mktemp("replayed") / "home") as local:
+    home = tmp_path_factory.mktemp(f"replayed-{request.param.value}") / "home"
+    with local_stack(home, table_format=request.param) as local:
         run_cli(local, "produce", "--csv", str(SAMPLE_CSV), "--date", "2026-11-22")
         report = BotoKinesisSink(kinesis_client(local), local.stream_name).put(
             [(f"h{i}", raw) for i, (_, raw, _) in enumerate(HOSTILE)]

@@ -2,15 +2,20 @@
 
 Accounts and regions never appear here: the stacks are environment-agnostic and deploy to whatever the
 deploying credentials point at. Sizes follow the load each environment is built for (see deploy/README.md).
+The table format is chosen per deployment, not per environment: ``-c table_format=iceberg|delta``, else
+``TELCOPULSE_TABLE_FORMAT`` (the variable the jobs' ``Settings`` read locally), else Iceberg.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pipelines.settings import TableFormat
 
 if TYPE_CHECKING:
     from aws_cdk import aws_logs as logs
@@ -19,10 +24,16 @@ DEPLOY_DIR = Path(__file__).resolve().parents[1]
 REPO_ROOT = DEPLOY_DIR.parent
 PROJECT = "telcopulse"
 DEFAULT_ENV = "dev"
+TABLE_FORMAT_CONTEXT = "table_format"
+TABLE_FORMAT_VARIABLE = "TELCOPULSE_TABLE_FORMAT"
 
 
 class UnknownEnvironmentError(ValueError):
     """``-c env=...`` names an environment that has no ``EnvConfig``."""
+
+
+class UnknownTableFormatError(ValueError):
+    """``-c table_format=...`` or ``TELCOPULSE_TABLE_FORMAT`` names a format TelcoPulse does not write."""
 
 
 class StreamCapacity(StrEnum):
@@ -63,6 +74,7 @@ class EnvConfig:
     dashboard_tasks: int
     lambda_memory_mb: int = 1024
     glue_version: str = "5.1"
+    table_format: TableFormat = TableFormat.ICEBERG
     tags: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -137,6 +149,31 @@ def env_config(name: str | None) -> EnvConfig:
     if key not in ENVIRONMENTS:
         raise UnknownEnvironmentError(f"unknown environment {key!r}; choose one of {sorted(ENVIRONMENTS)}")
     return ENVIRONMENTS[key]
+
+
+def chosen_table_format(context_value: str | None, environ: Mapping[str, str]) -> TableFormat:
+    """The deployment's table format: ``-c table_format=...``, else ``TELCOPULSE_TABLE_FORMAT``, else Iceberg.
+
+    Args:
+        context_value: the ``table_format`` CDK context value, if any.
+        environ: the environment of the synth (``os.environ``).
+
+    Raises:
+        UnknownTableFormatError: the chosen value is neither ``iceberg`` nor ``delta``; the message names
+            where it came from.
+    """
+    if context_value:
+        value, source = context_value, f"-c {TABLE_FORMAT_CONTEXT}"
+    elif environ.get(TABLE_FORMAT_VARIABLE):
+        value, source = environ[TABLE_FORMAT_VARIABLE], TABLE_FORMAT_VARIABLE
+    else:
+        return TableFormat.ICEBERG
+    try:
+        return TableFormat(value.strip().lower())
+    except ValueError:
+        choices = ", ".join(member.value for member in TableFormat)
+        message = f"unknown table format {value!r} from {source}; choose one of {choices}"
+        raise UnknownTableFormatError(message) from None
 
 
 def cdk_context(deploy_dir: Path = DEPLOY_DIR) -> dict[str, Any]:

@@ -283,6 +283,8 @@ class Dashboard(Construct):
                 "TELCOPULSE_REGION": Aws.REGION,
                 "TELCOPULSE_ATHENA_WORKGROUP": athena.workgroup_name(config),
                 "TELCOPULSE_ATHENA_OUTPUT_URI": athena.output_uri(core.athena_results),
+                # What the jobs write: Athena's metadata tables differ between Iceberg and Delta.
+                "TELCOPULSE_TABLE_FORMAT": config.table_format.value,
             },
             readonly_root_filesystem=False,
         )
@@ -290,7 +292,7 @@ class Dashboard(Construct):
             task,
             {
                 "AwsSolutions-ECS2": (
-                    "Only non-secret configuration (region, workgroup, result location) is in the "
+                    "Only non-secret configuration (region, workgroup, result location, table format) is in the "
                     "environment; AWS credentials come from the task role."
                 ),
             },

@@ -20,8 +20,8 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
-from pipelines.settings import Runtime, Settings
-from pipelines.spark import catalog_conf
+from pipelines.settings import Runtime, Settings, TableFormat
+from pipelines.spark import table_format_conf
 from telcopulse_deploy import catalog, refs
 from telcopulse_deploy.config import REPO_ROOT, EnvConfig, GlueSizing, Layer
 from telcopulse_deploy.nag import (
@@ -68,7 +68,7 @@ def spark_conf_argument(conf: dict[str, str]) -> str:
 
 
 def job_settings(*, stream_name: str, warehouse: str, checkpoints: str, config: EnvConfig) -> Settings:
-    """The ``Settings`` a job builds from its arguments on Glue, for deriving its Spark catalog conf here.
+    """The ``Settings`` a job builds from its arguments on Glue, for deriving its table format's Spark conf here.
 
     Values not passed are the defaults, as on Glue (no TELCOPULSE_* variables there), whatever this shell has.
     """
@@ -79,7 +79,24 @@ def job_settings(*, stream_name: str, warehouse: str, checkpoints: str, config: 
         checkpoint_uri=checkpoints,
         region=Aws.REGION,
         trigger_seconds=float(config.trigger_seconds),
+        table_format=config.table_format,
     )
+
+
+def table_format_arguments(settings: Settings) -> dict[str, str]:
+    """Glue's switches for the table format: its libraries, its Spark conf, and the setting for the job code.
+
+    Delta tables are registered in the Glue Data Catalog through Spark's session catalog, which Glue backs
+    with the Data Catalog only under ``--enable-glue-datacatalog``; Iceberg's GlueCatalog needs no metastore.
+    """
+    arguments = {
+        "--datalake-formats": settings.table_format.value,
+        "--conf": spark_conf_argument(table_format_conf(settings)),
+        "--TELCOPULSE_TABLE_FORMAT": settings.table_format.value,
+    }
+    if settings.is_delta:
+        arguments["--enable-glue-datacatalog"] = "true"
+    return arguments
 
 
 @dataclass(frozen=True)
@@ -180,8 +197,9 @@ class JobSpec:
 
 
 class GlueJob(Construct):
-    """A TelcoPulse Glue 5.1 job: its script, role, security configuration and log groups, the Iceberg catalog
-    conf and the jobs' package as arguments, and the grants every job needs (catalog, warehouse, package, logs).
+    """A TelcoPulse Glue 5.1 job: its script, role, security configuration and log groups, the table format's
+    Spark conf and the jobs' package as arguments, and the grants every job needs (catalog, warehouse, package,
+    logs).
     """
 
     def __init__(
@@ -253,6 +271,8 @@ class GlueJob(Construct):
         core.artifacts.grant_read(self.role, f"{package.prefix}/*")
         # Every job creates missing TelcoPulse tables at start (bootstrap_tables), so each writes the warehouse.
         catalog.grant_read_write(self.role, Stack.of(self))
+        if config.table_format is TableFormat.DELTA:
+            catalog.grant_session_catalog(self.role, Stack.of(self))
         core.warehouse.grant_read_write(self.role)
         core.checkpoints.grant_read_write(self.role, f"{self.temp_prefix}*")
         for group in (self.output_logs, self.error_logs):
@@ -269,7 +289,8 @@ class GlueJob(Construct):
         )
         acknowledge_wildcards(
             self.role,
-            reason="Iceberg creates and commits any table of the three TelcoPulse databases; nothing else.",
+            reason="The jobs create and commit any table of the three TelcoPulse databases (Iceberg's GlueCatalog "
+            "or, for Delta, Spark's session catalog on Glue); nothing else.",
             resources=[catalog.table_arn_pattern(namespace) for namespace in catalog.NAMESPACES],
         )
         acknowledge_wildcards(
@@ -286,7 +307,7 @@ class GlueJob(Construct):
         )
 
     def _common_arguments(self, core: CoreRefs, package: PackageLocation, log_prefix: str) -> dict[str, str]:
-        """Glue's switches, the Iceberg catalog conf and the package: the same for every TelcoPulse job."""
+        """Glue's switches, the table format's conf and the package: the same for every TelcoPulse job."""
         settings = job_settings(
             stream_name=core.stream.stream_name,
             warehouse=warehouse_uri(core.warehouse),
@@ -295,8 +316,7 @@ class GlueJob(Construct):
         )
         return {
             "--job-language": "python",
-            "--datalake-formats": "iceberg",
-            "--conf": spark_conf_argument(catalog_conf(settings)),
+            **table_format_arguments(settings),
             "--enable-metrics": "true",
             "--enable-observability-metrics": "true",
             "--enable-auto-scaling": "true",

@@ -64,6 +64,7 @@ class CoreStack(Stack):
             "Catalog",
             warehouse_uri=warehouse_uri(self.storage.warehouse),
             keep_on_destroy=config.keep_data_on_destroy,
+            table_format=config.table_format,
         )
         self.package = JobPackage(
             self,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from threading import Event
 
 from pipelines.logs import JsonLineFormatter, configure_logging
-from pipelines.settings import Runtime, Settings
+from pipelines.settings import Runtime, Settings, TableFormat
 
 # Arguments every streaming layer's job receives (CDK passes exactly these; a test keeps them in step).
 STREAMING_JOB_ARGS = (
@@ -22,6 +22,7 @@ STREAMING_JOB_ARGS = (
     "TELCOPULSE_CHECKPOINT_URI",
     "TELCOPULSE_REGION",
     "TELCOPULSE_TRIGGER_SECONDS",
+    "TELCOPULSE_TABLE_FORMAT",
 )
 
 
@@ -32,6 +33,8 @@ def settings_from_args(args: Mapping[str, str]) -> Settings:
         optional["stream_name"] = args["TELCOPULSE_STREAM_NAME"]
     if "TELCOPULSE_TRIGGER_SECONDS" in args:
         optional["trigger_seconds"] = float(args["TELCOPULSE_TRIGGER_SECONDS"])
+    if "TELCOPULSE_TABLE_FORMAT" in args:
+        optional["table_format"] = TableFormat(args["TELCOPULSE_TABLE_FORMAT"])
     return Settings(
         runtime=Runtime.AWS,
         warehouse_uri=args["TELCOPULSE_WAREHOUSE_URI"],

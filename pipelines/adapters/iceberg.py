@@ -1,4 +1,4 @@
-"""Iceberg tables through Spark (writes, every runtime) and pyiceberg (local reads and tooling)."""
+"""Tables through Spark (creation for Iceberg and Delta, every runtime) and pyiceberg (local reads and tooling)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from catalog.tables import ALL_TABLES, NAMESPACES, TableDef, create_table_sql
+from catalog.tables import ALL_TABLES, NAMESPACES, TableDef, create_delta_table_sql, create_table_sql
 from pipelines.settings import Runtime, Settings
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,9 @@ def _bootstrap_turn(settings: Settings) -> Iterator[None]:
 
 
 def _create_missing(spark: SparkSession, settings: Settings, tables: tuple[TableDef, ...]) -> None:
+    if settings.is_delta:
+        _create_missing_delta(spark, settings, tables)
+        return
     existing_namespaces = {
         row[0] for row in spark.sql(f"SHOW NAMESPACES IN {settings.catalog_name}").collect()
     }
@@ -69,6 +72,20 @@ def _create_missing(spark: SparkSession, settings: Settings, tables: tuple[Table
                 f"ALTER TABLE {settings.table(table.identifier)} WRITE ORDERED BY {', '.join(table.sorted_by)}"
             )
         log.info("created table %s", table.identifier)
+
+
+def _create_missing_delta(spark: SparkSession, settings: Settings, tables: tuple[TableDef, ...]) -> None:
+    """Delta tables: by path locally (no shared metastore); in the Glue Data Catalog on AWS."""
+    on_aws = settings.runtime is Runtime.AWS
+    if on_aws:
+        for namespace in NAMESPACES:
+            spark.sql(f"CREATE DATABASE IF NOT EXISTS spark_catalog.{namespace}")
+    for table in tables:
+        location = settings.table_location(table.identifier)
+        if not on_aws and (settings.table_path(table.identifier) / "_delta_log").is_dir():
+            continue
+        spark.sql(create_delta_table_sql(table, settings.table(table.identifier), location if on_aws else None))
+        log.info("created Delta table %s", table.identifier)
 
 
 def pyiceberg_catalog(settings: Settings) -> Any:

@@ -8,6 +8,7 @@ so a MERGE reads the few day-partitions the batch touches, not the table.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -229,7 +230,7 @@ class GoldBatch:
         lo: datetime,
         hi: datetime,
     ) -> None:
-        view = f"gold_deltas_{table.rsplit('.', 1)[-1]}"
+        view = f"gold_deltas_{re.findall(r'[A-Za-z0-9_]+', table)[-1]}"  # the table's own name, either format
         deltas.createOrReplaceTempView(view)
         sql = additive_merge_sql(table, view, keys=keys, sums=sums, extra_updates=extra_updates, lo=lo, hi=hi)
         ledger.run_once(spark, table, stamp, sql)

@@ -10,7 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,10 +60,14 @@ class Synthesized:
         return [stack.stack_name for stack in self.stacks.all]
 
 
-def synthesize(outdir: Path, **context: Any) -> Synthesized:
-    """Build and synthesize the app with cdk.json's context plus ``context``, into ``outdir``."""
+def synthesize(outdir: Path, *, environ: Mapping[str, str] | None = None, **context: Any) -> Synthesized:
+    """Build and synthesize the app with cdk.json's context plus ``context``, into ``outdir``.
+
+    The app sees ``environ`` (nothing unless given) instead of this shell's environment, so that a
+    ``TELCOPULSE_TABLE_FORMAT`` exported for other tests does not change what is synthesized here.
+    """
     app = App(context={**cdk_context(DEPLOY_DIR), **context}, outdir=str(outdir))
-    stacks = build_app(app)
+    stacks = build_app(app, environ={} if environ is None else environ)
     app.synth()
     return Synthesized(stacks=stacks, outdir=outdir)
 

@@ -12,9 +12,13 @@ from cfnlint.api import ManualArgs, lint
 IGNORED = ["W3005"]
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
-def test_cfn_lint_finds_nothing_in_any_template(synthesized: Any, env: str) -> None:
-    synth = synthesized(env=env)
+@pytest.mark.parametrize(
+    "context",
+    [{"env": "dev"}, {"env": "prod"}, {"env": "dev", "table_format": "delta"}],
+    ids=["dev", "prod", "dev-delta"],
+)
+def test_cfn_lint_finds_nothing_in_any_template(synthesized: Any, context: dict[str, str]) -> None:
+    synth = synthesized(**context)
     findings = []
     for name in synth.stack_names:
         template = synth.template_path(name).read_text()

@@ -8,13 +8,23 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
-from telcopulse_deploy.config import LAYERS, Layer, UnknownEnvironmentError, env_config
+from telcopulse_deploy.config import (
+    LAYERS,
+    Layer,
+    UnknownEnvironmentError,
+    UnknownTableFormatError,
+    chosen_table_format,
+    env_config,
+)
+from telcopulse_deploy.glue_jobs import spark_conf_argument
 
 from catalog.tables import NAMESPACES
 from pipelines.bronze import glue_job as bronze_glue_job
 from pipelines.gold import glue_job as gold_glue_job
 from pipelines.query.views import analyst_views
+from pipelines.settings import Runtime, Settings, TableFormat
 from pipelines.silver import glue_job as silver_glue_job
+from pipelines.spark import table_format_conf
 from tests.deploy.conftest import Synthesized
 
 GLUE_ENTRYPOINTS = {Layer.BRONZE: bronze_glue_job, Layer.SILVER: silver_glue_job, Layer.GOLD: gold_glue_job}
@@ -30,12 +40,19 @@ def prod(synthesized: Any) -> Synthesized:
     return synthesized(env="prod")
 
 
+@pytest.fixture(scope="module")
+def dev_delta(synthesized: Any) -> Synthesized:
+    return synthesized(env="dev", table_format="delta")
+
+
 def resources(synth: Synthesized, stack: str, kind: str) -> dict[str, dict[str, Any]]:
     return {logical_id: dict(resource) for logical_id, resource in synth.template(stack).find_resources(kind).items()}
 
 
-def glue_job(synth: Synthesized, layer: Layer) -> dict[str, Any]:
-    stack = next(name for name in synth.stack_names if name.endswith(f"-{layer.value}"))
+def glue_job(synth: Synthesized, layer: Layer | str) -> dict[str, Any]:
+    """The properties of the Glue job of ``layer`` (or of the stack named ``<prefix>-maintenance``)."""
+    suffix = layer.value if isinstance(layer, Layer) else layer
+    stack = next(name for name in synth.stack_names if name.endswith(f"-{suffix}"))
     (job,) = resources(synth, stack, "AWS::Glue::Job").values()
     return dict(job["Properties"])
 
@@ -65,8 +82,8 @@ def test_app_synthesizes_every_stack_of_one_environment(dev: Synthesized) -> Non
         assert dev.template_path(name).exists()
 
 
-def test_cdk_nag_reports_no_unacknowledged_error(dev: Synthesized, prod: Synthesized) -> None:
-    for synth in (dev, prod):
+def test_cdk_nag_reports_no_unacknowledged_error(dev: Synthesized, prod: Synthesized, dev_delta: Synthesized) -> None:
+    for synth in (dev, prod, dev_delta):
         report = json.loads((synth.outdir / "validation-report.json").read_text())
         nag = [
             v
@@ -456,3 +473,118 @@ def test_batch_metrics_come_from_each_jobs_json_batch_lines(dev: Synthesized) ->
             ],
         },
     )
+
+
+# Table format: -c table_format=iceberg|delta, else TELCOPULSE_TABLE_FORMAT, else iceberg.
+
+ALL_JOBS = (*LAYERS, "maintenance")
+
+
+def test_table_format_is_the_context_else_the_environment_else_iceberg() -> None:
+    assert chosen_table_format(None, {}) is TableFormat.ICEBERG
+    assert chosen_table_format(None, {"TELCOPULSE_TABLE_FORMAT": "delta"}) is TableFormat.DELTA
+    assert chosen_table_format("delta", {"TELCOPULSE_TABLE_FORMAT": "iceberg"}) is TableFormat.DELTA
+    assert chosen_table_format("Iceberg", {"TELCOPULSE_TABLE_FORMAT": "delta"}) is TableFormat.ICEBERG
+
+
+@pytest.mark.parametrize(
+    ("context_value", "environ", "source"),
+    [("hudi", {}, "-c table_format"), (None, {"TELCOPULSE_TABLE_FORMAT": "parquet"}, "TELCOPULSE_TABLE_FORMAT")],
+)
+def test_unknown_table_format_is_refused_naming_where_it_came_from(
+    context_value: str | None, environ: dict[str, str], source: str
+) -> None:
+    with pytest.raises(UnknownTableFormatError, match=f"'(hudi|parquet)' from {source}; choose one of iceberg, delta"):
+        chosen_table_format(context_value, environ)
+
+
+def test_the_app_refuses_an_unknown_table_format_before_building_anything(tmp_path: Any) -> None:
+    from app import build_app
+    from aws_cdk import App
+    from telcopulse_deploy.config import cdk_context
+
+    app = App(context={**cdk_context(), "env": "dev", "table_format": "hudi"}, outdir=str(tmp_path))
+    with pytest.raises(UnknownTableFormatError, match="hudi"):
+        build_app(app, environ={})
+    assert app.node.children == []
+
+
+def test_the_environment_variable_chooses_delta_when_the_context_names_no_format(tmp_path: Any) -> None:
+    from app import build_app
+    from aws_cdk import App
+    from telcopulse_deploy.config import cdk_context
+
+    app = App(context={**cdk_context(), "env": "dev", "package_dir": str(tmp_path)}, outdir=str(tmp_path / "out"))
+    stacks = build_app(app, environ={"TELCOPULSE_TABLE_FORMAT": "delta"})
+    for layer in LAYERS:
+        arguments = stacks.jobs[layer].job.arguments
+        assert (arguments["--datalake-formats"], arguments["--TELCOPULSE_TABLE_FORMAT"]) == ("delta", "delta")
+
+
+@pytest.mark.parametrize("job", ALL_JOBS)
+def test_by_default_every_job_stays_on_iceberg_without_the_session_catalog(dev: Synthesized, job: Layer | str) -> None:
+    arguments = glue_job(dev, job)["DefaultArguments"]
+    assert arguments["--datalake-formats"] == "iceberg"
+    assert arguments["--TELCOPULSE_TABLE_FORMAT"] == "iceberg"
+    assert "--enable-glue-datacatalog" not in arguments
+    assert "org.apache.iceberg.aws.glue.GlueCatalog" in json.dumps(arguments["--conf"])
+    stack = f"telcopulse-dev-{job.value if isinstance(job, Layer) else job}"
+    assert "database/default" not in json.dumps(role_statements(dev, stack, "JobRole"))
+
+
+@pytest.mark.parametrize("job", ALL_JOBS)
+def test_with_delta_every_job_loads_delta_with_its_spark_conf_on_the_glue_data_catalog(
+    dev_delta: Synthesized, job: Layer | str
+) -> None:
+    arguments = glue_job(dev_delta, job)["DefaultArguments"]
+    assert arguments["--datalake-formats"] == "delta"
+    assert arguments["--enable-glue-datacatalog"] == "true"
+    assert arguments["--TELCOPULSE_TABLE_FORMAT"] == "delta"
+    delta = Settings.model_construct(runtime=Runtime.AWS, table_format=TableFormat.DELTA)
+    assert arguments["--conf"] == spark_conf_argument(table_format_conf(delta))
+    assert "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension" in arguments["--conf"]
+    assert "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog" in arguments["--conf"]
+    assert "iceberg" not in arguments["--conf"]
+
+
+@pytest.mark.parametrize("job", ALL_JOBS)
+def test_delta_jobs_get_only_the_default_database_beyond_what_iceberg_jobs_get(
+    dev: Synthesized, dev_delta: Synthesized, job: Layer | str
+) -> None:
+    stack = f"telcopulse-dev-{job.value if isinstance(job, Layer) else job}"
+    iceberg, delta = role_statements(dev, stack, "JobRole"), role_statements(dev_delta, stack, "JobRole")
+    (added,) = [statement for statement in delta if statement not in iceberg]
+    assert [statement for statement in iceberg if statement not in delta] == []
+    assert sorted(actions_of([added])) == ["glue:CreateDatabase", "glue:GetDatabase"]
+    targets = [json.dumps(resource) for resource in added["Resource"]]
+    assert len(targets) == 2
+    assert targets[0].endswith(':catalog"]]}') and targets[1].endswith(':database/default"]]}')
+
+
+def test_with_delta_athena_keeps_engine_3_and_every_view_and_the_dashboard_knows_the_format(
+    dev: Synthesized, dev_delta: Synthesized
+) -> None:
+    query = dev_delta.template("telcopulse-dev-query")
+    query.has_resource_properties(
+        "AWS::Athena::WorkGroup",
+        {
+            "WorkGroupConfiguration": Match.object_like(
+                {"EngineVersion": {"SelectedEngineVersion": "Athena engine version 3"}}
+            )
+        },
+    )
+    query.resource_count_is("AWS::Athena::NamedQuery", len(analyst_views()))
+    for synth, table_format in ((dev, "iceberg"), (dev_delta, "delta")):
+        synth.template("telcopulse-dev-dashboard").has_resource_properties(
+            "AWS::ECS::TaskDefinition",
+            {
+                "ContainerDefinitions": [
+                    Match.object_like(
+                        {"Environment": Match.array_with([{"Name": "TELCOPULSE_TABLE_FORMAT", "Value": table_format}])}
+                    )
+                ]
+            },
+        )
+    databases = resources(dev_delta, "telcopulse-dev-core", "AWS::Glue::Database").values()
+    assert all(db["Properties"]["DatabaseInput"]["Description"].endswith("(Delta Lake tables)") for db in databases)
+    assert not resources(dev_delta, "telcopulse-dev-core", "AWS::Glue::Table")

@@ -37,6 +37,7 @@ ARGS = {
     "TELCOPULSE_CHECKPOINT_URI": "s3://checkpoints-bucket/checkpoints",
     "TELCOPULSE_REGION": "eu-west-1",
     "TELCOPULSE_TRIGGER_SECONDS": "60",
+    "TELCOPULSE_TABLE_FORMAT": "iceberg",
 }
 ENTRYPOINTS = {"bronze": bronze, "silver": silver, "gold": gold}
 ARRIVED = datetime(2026, 11, 23, 10, 0, 1, tzinfo=UTC)

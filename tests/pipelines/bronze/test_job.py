@@ -11,7 +11,7 @@ import pytest
 
 from pipelines.adapters.kinesis import BotoKinesisSink, kinesis_client
 from pipelines.faults import ENV as CRASH_ENV
-from pipelines.settings import Settings
+from pipelines.settings import Settings, TableFormat
 from tests.conftest import SAMPLE_CSV, run_cli
 from tests.helpers import read_table, snapshot_summaries
 
@@ -65,8 +65,19 @@ def test_odd_records_are_kept_byte_for_byte(kinesalite: Settings) -> None:
     assert digests == sorted(hashlib.sha256(d).hexdigest() for d in (not_utf8, one_mib, b"{}"))
 
 
-@pytest.mark.parametrize("point", ["bronze.before-commit:1", "bronze.after-commit:1", "bronze.after-commit:0"])
-def test_kill_9_at_any_point_keeps_every_record_exactly_once(kinesalite: Settings, point: str) -> None:
+@pytest.mark.parametrize(
+    ("table_format", "point"),
+    [
+        (TableFormat.ICEBERG, "bronze.before-commit:1"),
+        (TableFormat.ICEBERG, "bronze.after-commit:1"),
+        (TableFormat.ICEBERG, "bronze.after-commit:0"),
+        (TableFormat.DELTA, "bronze.after-commit:1"),
+    ],
+)
+def test_kill_9_at_any_point_keeps_every_record_exactly_once(
+    kinesalite: Settings, table_format: TableFormat, point: str
+) -> None:
+    kinesalite = kinesalite.model_copy(update={"table_format": table_format})
     records = [(f"key-{i % 37}", f'{{"n": {i}}}'.encode()) for i in range(1500)]
     _put(kinesalite, records)
 

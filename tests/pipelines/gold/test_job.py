@@ -18,9 +18,9 @@ from catalog.reference import canonical_operator_names
 from pipelines.adapters.kinesis import BotoKinesisSink, kinesis_client
 from pipelines.faults import ENV as CRASH_ENV
 from pipelines.producer.simulate import FleetModel, simulate
-from pipelines.settings import Settings
+from pipelines.settings import Settings, TableFormat
 from pipelines.silver.transform import canonical_operators
-from tests.conftest import SAMPLE_CSV, local_stack, run_cli
+from tests.conftest import SAMPLE_CSV, TABLE_FORMATS, local_stack, run_cli
 from tests.helpers import read_table
 
 SILVER = "telcopulse_silver.network_events"
@@ -163,8 +163,9 @@ def test_injected_outage_opens_and_closes_exactly_there(tmp_path: Path) -> None:
         assert outage["worst_bad_share"] >= 0.5
 
 
-def test_kill_9_of_gold_mid_batch_never_double_counts(tmp_path: Path) -> None:
-    with local_stack(tmp_path / "home") as local:
+@TABLE_FORMATS
+def test_kill_9_of_gold_mid_batch_never_double_counts(tmp_path: Path, table_format: TableFormat) -> None:
+    with local_stack(tmp_path / "home", table_format=table_format) as local:
         run_cli(local, "produce", "--csv", str(SAMPLE_CSV), "--date", "2026-11-22")
         run_cli(local, "run", "bronze", "--until-idle", "2")
         run_cli(local, "run", "silver", "--until-idle", "3")

@@ -24,6 +24,8 @@ ARGV = [
     "s3://checkpoints-bucket/checkpoints",
     "--TELCOPULSE_REGION",
     "eu-west-1",
+    "--TELCOPULSE_TABLE_FORMAT",
+    "iceberg",
 ]
 
 

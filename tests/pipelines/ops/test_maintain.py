@@ -99,7 +99,7 @@ def _read_stream(spark: SparkSession, table: str, checkpoint: str, out: Path) ->
     very first start offset, which expiry is free to remove.
     """
     query = (
-        streaming.read_iceberg_stream(spark, table)
+        streaming.read_table_stream(spark, table)
         .select("sequence_number")
         .writeStream.format("parquet")
         .option("path", str(out))

@@ -12,7 +12,7 @@ import pytest
 from pipelines.adapters.kinesis import BotoKinesisSink, kinesis_client
 from pipelines.faults import ENV as CRASH_ENV
 from pipelines.producer.hostile import HOSTILE
-from pipelines.settings import Settings
+from pipelines.settings import Settings, TableFormat
 from tests.conftest import SAMPLE_CSV, local_stack, run_cli
 from tests.helpers import read_table
 
@@ -83,9 +83,18 @@ def test_every_bronze_record_is_accounted_for_exactly_once(replayed: Settings) -
     assert len(landed) == len(set(landed)) and set(landed) <= pointers
 
 
-@pytest.mark.parametrize("point", ["silver.after-silver:0", "silver.after-quarantine:0"])
-def test_kill_9_mid_batch_then_restart_equals_a_clean_run(tmp_path: Path, point: str) -> None:
-    with local_stack(tmp_path / "home") as local:
+@pytest.mark.parametrize(
+    ("table_format", "point"),
+    [
+        (TableFormat.ICEBERG, "silver.after-silver:0"),
+        (TableFormat.ICEBERG, "silver.after-quarantine:0"),
+        (TableFormat.DELTA, "silver.after-silver:0"),
+    ],
+)
+def test_kill_9_mid_batch_then_restart_equals_a_clean_run(
+    tmp_path: Path, table_format: TableFormat, point: str
+) -> None:
+    with local_stack(tmp_path / "home", table_format=table_format) as local:
         run_cli(local, "produce", "--csv", str(SAMPLE_CSV), "--date", "2026-11-22")
         BotoKinesisSink(kinesis_client(local), local.stream_name).put([("h", HOSTILE[0][1])])
         run_cli(local, "run", "bronze", "--until-idle", "2")
