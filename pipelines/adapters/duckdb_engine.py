@@ -1,11 +1,16 @@
-"""DuckDB over the local Iceberg tables: every table and analyst view under its Glue name, in-process.
+"""DuckDB over the local Iceberg or Delta Lake tables: every table and analyst view under its Glue name, in-process.
 
-DuckDB cannot ATTACH a SQL (SQLite) Iceberg catalog, so the engine reads each table's current
+Iceberg: DuckDB cannot ATTACH a SQL (SQLite) Iceberg catalog, so the engine reads each table's current
 ``metadata_location`` from the catalog database and keeps one view per table
 (``telcopulse_gold.operator_kpis`` = ``iceberg_scan('<metadata.json>')``) plus one per snapshot list
 (``telcopulse_gold."operator_kpis$snapshots"``, shaped like Athena's metadata table). Before every query it
 re-reads the locations (one indexed SQLite query, well under a millisecond) and replaces only the views whose
 table has committed since.
+
+Delta (``TELCOPULSE_TABLE_FORMAT=delta``): a table exists once its ``_delta_log`` holds a commit; its view is
+``delta_scan('<folder>')`` and its ``$snapshots`` (same columns) is a table of the log's commits. Before every
+query the engine checks whether the file of each table's next version exists (no listing of the log) and reads
+only the commits added since.
 """
 
 from __future__ import annotations
@@ -17,21 +22,27 @@ import threading
 from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
 
 from catalog.tables import ALL_TABLES
+from pipelines.adapters.delta_history import DeltaLog
 from pipelines.errors import QueryEngineError, SetupMissingError
 from pipelines.query.views import AnalystView, analyst_views
-from pipelines.settings import Settings
+from pipelines.settings import Settings, TableFormat
 
 log = logging.getLogger(__name__)
 
 # avro first: loading iceberg first makes DuckDB try to download avro, which fails offline.
-EXTENSIONS = ("avro", "iceberg")
+EXTENSIONS = {TableFormat.ICEBERG: ("avro", "iceberg"), TableFormat.DELTA: ("delta",)}
 SNAPSHOTS_SUFFIX = "$snapshots"
+# The columns (and DuckDB types) of the Iceberg "<table>$snapshots" view, shaped like Athena's metadata table.
+SNAPSHOTS_COLUMNS = (
+    "committed_at TIMESTAMPTZ, snapshot_id UBIGINT, sequence_number UBIGINT, operation VARCHAR, manifest_list VARCHAR"
+)
+TableKey = tuple[str, str]
 
 
 def extension_path(name: str) -> Path:
@@ -55,7 +66,27 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def read_metadata_locations(catalog_db: Path, catalog_name: str) -> dict[tuple[str, str], str]:
+def connect(settings: Settings, extensions: Sequence[str]) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with ``extensions`` loaded from their Python packages, in UTC, never fetching anything."""
+    settings.duckdb_extension_dir.mkdir(parents=True, exist_ok=True)
+    connection = duckdb.connect(
+        ":memory:",
+        config={
+            # Everything DuckDB would put in the user's home goes under the project's cache instead,
+            # and nothing is ever fetched: the extensions come from their Python packages.
+            "extension_directory": str(settings.duckdb_extension_dir),
+            "secret_directory": str(settings.duckdb_extension_dir / "secrets"),
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        },
+    )
+    for name in extensions:
+        connection.execute(f"LOAD {quote_literal(str(extension_path(name)))}")
+    connection.execute("SET TimeZone = 'UTC'")
+    return connection
+
+
+def read_metadata_locations(catalog_db: Path, catalog_name: str) -> dict[TableKey, str]:
     """Current ``metadata.json`` of every table in the SQLite catalog, keyed by (namespace, table).
 
     Raises:
@@ -86,35 +117,102 @@ def read_metadata_locations(catalog_db: Path, catalog_name: str) -> dict[tuple[s
     return {(namespace, name): location for namespace, name, location in rows if location}
 
 
+class _LakeTables(Protocol):
+    """Where the engine learns which tables exist and points their views (one implementation per table format)."""
+
+    where: str  # where missing tables are looked for, for error messages
+
+    def current(self) -> dict[TableKey, str]:
+        """Every table that exists, with a marker that changes whenever the table commits."""
+        ...
+
+    def point_views(self, connection: duckdb.DuckDBPyConnection, key: TableKey, marker: str) -> None:
+        """(Re)create the table's view and its ``$snapshots`` for the state ``marker`` names."""
+        ...
+
+
+class _IcebergTables:
+    """Iceberg: the tables of the SQLite catalog, each marked by its current ``metadata.json``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.where = f"in the catalog at {settings.catalog_db}"
+
+    def current(self) -> dict[TableKey, str]:
+        return read_metadata_locations(self._settings.catalog_db, self._settings.catalog_name)
+
+    def point_views(self, connection: duckdb.DuckDBPyConnection, key: TableKey, location: str) -> None:
+        schema, name = quote_identifier(key[0]), key[1]
+        connection.execute(
+            f"CREATE OR REPLACE VIEW {schema}.{quote_identifier(name)} AS "
+            f"SELECT * FROM iceberg_scan({quote_literal(location)})"
+        )
+        # Same columns as Athena's "<table>$snapshots", so that freshness SQL runs on either engine.
+        connection.execute(
+            f"CREATE OR REPLACE VIEW {schema}.{quote_identifier(name + SNAPSHOTS_SUFFIX)} AS "
+            "SELECT timestamp_ms AT TIME ZONE 'UTC' AS committed_at, snapshot_id, sequence_number, "
+            f"operation, manifest_list FROM iceberg_snapshots({quote_literal(location)})"
+        )
+
+
+class _DeltaTables:
+    """Delta: every table whose ``_delta_log`` holds a commit, marked by its newest version.
+
+    ``$snapshots`` is a table of the commits (version as snapshot id and sequence number, Iceberg's operation
+    names, the commit file as manifest list), extended by the commits since the last refresh.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._logs = {(t.namespace, t.name): DeltaLog(settings.table_location(t.identifier)) for t in ALL_TABLES}
+        self._folders = {(t.namespace, t.name): str(settings.table_path(t.identifier)) for t in ALL_TABLES}
+        self._loaded: dict[TableKey, int] = {}  # the newest version whose commit is in "$snapshots"
+        self.where = f"under {settings.table_path(ALL_TABLES[0].identifier).parents[1]}"
+
+    def current(self) -> dict[TableKey, str]:
+        found = {}
+        for key, log in self._logs.items():
+            known = self._loaded.get(key)
+            version = log.newest_version(known)
+            if version is None or (known is not None and version < known):
+                self._loaded.pop(key, None)  # dropped or re-created: its commits are read again
+            if version is not None:
+                found[key] = str(version)
+        return found
+
+    def point_views(self, connection: duckdb.DuckDBPyConnection, key: TableKey, version: str) -> None:
+        log = self._logs[key]
+        schema, name = quote_identifier(key[0]), key[1]
+        snapshots = f"{schema}.{quote_identifier(name + SNAPSHOTS_SUFFIX)}"
+        connection.execute(
+            f"CREATE OR REPLACE VIEW {schema}.{quote_identifier(name)} AS "
+            f"SELECT * FROM delta_scan({quote_literal(self._folders[key])})"
+        )
+        known = self._loaded.get(key)
+        if known is None:
+            connection.execute(f"CREATE OR REPLACE TABLE {snapshots} ({SNAPSHOTS_COLUMNS})")
+            versions = log.listing()[0]
+        else:
+            versions = list(range(known + 1, int(version) + 1))
+        rows = [
+            (commit.committed_at, commit.version, commit.version, commit.operation, log.commit_uri(commit.version))
+            for commit in log.read_commits(versions)
+        ]
+        if rows:
+            connection.executemany(f"INSERT INTO {snapshots} VALUES (?, ?, ?, ?, ?)", rows)
+        self._loaded[key] = int(version)
+
+
 class DuckDBQueryEngine:
-    """In-process DuckDB (no server, no network) over the tables of ``settings``' local catalog."""
+    """In-process DuckDB (no server, no network) over the tables of ``settings``' local lake."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._lock = threading.RLock()
-        self._locations: dict[tuple[str, str], str] = {}
+        self._tables: _LakeTables = _DeltaTables(settings) if settings.is_delta else _IcebergTables(settings)
+        self._locations: dict[TableKey, str] = {}
         self._created_views: set[str] = set()
         self._views = analyst_views()
-        self._connection = self._connect(settings)
-
-    @staticmethod
-    def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-        settings.duckdb_extension_dir.mkdir(parents=True, exist_ok=True)
-        connection = duckdb.connect(
-            ":memory:",
-            config={
-                # Everything DuckDB would put in the user's home goes under the project's cache instead,
-                # and nothing is ever fetched: the extensions come from their Python packages.
-                "extension_directory": str(settings.duckdb_extension_dir),
-                "secret_directory": str(settings.duckdb_extension_dir / "secrets"),
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-            },
-        )
-        for name in EXTENSIONS:
-            connection.execute(f"LOAD {quote_literal(str(extension_path(name)))}")
-        connection.execute("SET TimeZone = 'UTC'")
-        return connection
+        self._connection = connect(settings, EXTENSIONS[settings.table_format])
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         """Run ``sql`` with ``?`` parameters bound by DuckDB, on the tables' current snapshots.
@@ -128,8 +226,8 @@ class DuckDBQueryEngine:
                 try:
                     return self._connection.execute(sql, list(params)).fetch_arrow_table()
                 except duckdb.IOException:
-                    # A commit between our refresh and the scan may have removed the metadata we pointed at
-                    # (metadata.delete-after-commit): point at the new one and try once more.
+                    # A commit between our refresh and the scan may have removed the files we pointed at
+                    # (metadata.delete-after-commit, a vacuum): point at the new ones and try once more.
                     self.refresh()
                     return self._connection.execute(sql, list(params)).fetch_arrow_table()
             except duckdb.CatalogException as exc:
@@ -142,29 +240,16 @@ class DuckDBQueryEngine:
             self._connection.close()
 
     def refresh(self) -> None:
-        """Point each table's views at its current metadata; create analyst views once their tables exist."""
+        """Point each table's views at its current snapshot; create analyst views once their tables exist."""
         with self._lock:
-            locations = read_metadata_locations(self._settings.catalog_db, self._settings.catalog_name)
-            changed = {key: loc for key, loc in locations.items() if self._locations.get(key) != loc}
-            for (namespace, name), location in changed.items():
-                self._point_table_views(namespace, name, location)
-            self._locations = locations
+            current = self._tables.current()
+            changed = {key: marker for key, marker in current.items() if self._locations.get(key) != marker}
+            for key, marker in changed.items():
+                self._connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(key[0])}")
+                self._tables.point_views(self._connection, key, marker)
+            self._locations = current
             if changed:
                 self._create_analyst_views()
-
-    def _point_table_views(self, namespace: str, name: str, location: str) -> None:
-        schema = quote_identifier(namespace)
-        self._connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        self._connection.execute(
-            f"CREATE OR REPLACE VIEW {schema}.{quote_identifier(name)} AS "
-            f"SELECT * FROM iceberg_scan({quote_literal(location)})"
-        )
-        # Same columns as Athena's "<table>$snapshots", so that freshness SQL runs on either engine.
-        self._connection.execute(
-            f"CREATE OR REPLACE VIEW {schema}.{quote_identifier(name + SNAPSHOTS_SUFFIX)} AS "
-            "SELECT timestamp_ms AT TIME ZONE 'UTC' AS committed_at, snapshot_id, sequence_number, "
-            f"operation, manifest_list FROM iceberg_snapshots({quote_literal(location)})"
-        )
 
     def _create_analyst_views(self) -> None:
         for view in self._views:
@@ -187,7 +272,7 @@ class DuckDBQueryEngine:
         present = {f"{namespace}.{name}" for namespace, name in self._locations}
         missing = sorted(expected - present)
         hint = (
-            f"; tables not yet in the catalog at {self._settings.catalog_db}: {', '.join(missing)} "
+            f"; tables not yet {self._tables.where}: {', '.join(missing)} "
             "(the jobs create them at start: `telcopulse run all`)"
             if missing
             else ""

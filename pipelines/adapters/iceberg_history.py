@@ -67,13 +67,17 @@ class PyIcebergHistory:
 
 
 class SparkHistory:
-    """Histories from Spark's Iceberg metadata tables (``<table>.snapshots`` and ``<table>.refs``)."""
+    """Histories through Spark: Iceberg's metadata tables (``<table>.snapshots``, ``<table>.refs``); a Delta
+    table's history is its log, read as ``DeltaLogHistory`` reads it (no Spark needed).
+    """
 
     def __init__(self, spark: SparkSession, settings: Settings) -> None:
         self._spark = spark
         self._settings = settings
 
     def history(self, identifier: str) -> History:
+        if self._settings.is_delta:
+            return self._delta_history(identifier)
         table = self._settings.table(identifier)
         rows = self._spark.sql(
             f"SELECT snapshot_id, parent_id, committed_at, operation, summary FROM {table}.snapshots"
@@ -90,3 +94,8 @@ class SparkHistory:
             for r in rows
         )
         return History(snapshots, int(current[0][0]) if current else None)
+
+    def _delta_history(self, identifier: str) -> History:
+        from pipelines.adapters.delta_history import DeltaLogHistory
+
+        return DeltaLogHistory(self._settings).history(identifier)

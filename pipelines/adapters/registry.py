@@ -17,7 +17,7 @@ def stream_sink(settings: Settings) -> StreamSink:
 
 
 def query_engine(settings: Settings) -> QueryEngine:
-    """DuckDB over the local Iceberg tables, Athena on AWS."""
+    """DuckDB over the local tables (Iceberg or Delta, per ``settings.table_format``), Athena on AWS."""
     if settings.runtime is Runtime.AWS:
         from pipelines.adapters.athena import AthenaQueryEngine
 

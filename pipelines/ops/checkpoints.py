@@ -1,14 +1,15 @@
 """Where a Structured Streaming query stands, read from its checkpoint; and seeding a new checkpoint.
 
 A checkpoint (``<checkpoints>/<job>``) holds ``offsets/<n>`` (what batch n will read, written before
-it runs), ``commits/<n>`` (written once batch n completed) and, for the Iceberg source,
-``sources/0/offsets/0`` (where the stream starts). Iceberg reads that start file if it exists, which is
-how `rebuild` starts a fresh query at a chosen snapshot. Two file backends: pyarrow (local or S3, no
-Spark: `status`) and the Hadoop file system of a Spark session (`maintain`, `rebuild`, Glue).
+it runs: an Iceberg or a Delta Lake source offset), ``commits/<n>`` (written once batch n completed) and,
+for the Iceberg source, ``sources/0/offsets/0`` (where the stream starts). Iceberg reads that start file
+if it exists, which is how `rebuild` starts a fresh query at a chosen snapshot. Two file backends: pyarrow
+(local or S3, no Spark: `status`) and the Hadoop file system of a Spark session (`maintain`, `rebuild`, Glue).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 
 from pyspark.sql import SparkSession
 
-from pipelines.ops.history import StreamOffset
+from pipelines.ops.history import DeltaStreamOffset, StreamOffset
 
 log = logging.getLogger(__name__)
 START_OFFSET = "sources/0/offsets/0"
@@ -51,10 +52,15 @@ def newest_batch(names: Iterable[str]) -> int | None:
 
 
 def parse_offset_log(text: str) -> StreamOffset | None:
-    """The Iceberg offset in an ``offsets/<n>`` file (``v1``, batch metadata, then one line per source)."""
+    """The source offset in an ``offsets/<n>`` file (``v1``, batch metadata, then one line per source).
+
+    Iceberg's offset has a ``snapshot_id``, Delta Lake's a ``reservoirVersion`` (a ``DeltaStreamOffset``).
+    """
     lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) < 3 or not lines[-1].lstrip().startswith("{"):
         return None
+    if "reservoirVersion" in json.loads(lines[-1]):
+        return DeltaStreamOffset.from_json(lines[-1])
     return StreamOffset.from_json(lines[-1])
 
 

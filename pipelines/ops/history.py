@@ -1,8 +1,9 @@
 """A table's snapshot history and a stream's place in it: the facts `status`, `maintain` and `rebuild` share.
 
-Pure: snapshots come from an adapter (pyiceberg, or Spark's metadata tables) and offsets from a checkpoint
-reader. Iceberg's streaming source reads only *append* snapshots (it skips replace, delete and overwrite
-snapshots with the options the jobs set), so only appends ever wait to be read.
+Pure: snapshots come from an adapter (pyiceberg, Spark's metadata tables, or a Delta log read in Iceberg's
+vocabulary) and offsets from a checkpoint reader. Iceberg's streaming source reads only *append* snapshots (it
+skips replace, delete and overwrite snapshots with the options the jobs set), so only appends ever wait to be
+read; Delta's source with ``skipChangeCommits`` likewise reads only the versions that add data.
 """
 
 from __future__ import annotations
@@ -80,6 +81,55 @@ class StreamOffset:
         body = json.loads(text)
         return cls(int(body["snapshot_id"]), int(body["position"]), bool(body.get("scan_all_files", False)))
 
+    def reads_whole(self, snapshot: SnapshotInfo) -> bool:
+        """Whether the stream reads the files of its offset's own snapshot: Iceberg reads only appends."""
+        return snapshot.operation == APPEND
+
+    def is_past(self, newest: SnapshotInfo) -> bool:
+        """Whether the offset names a snapshot after ``newest``, i.e. everything is read: never for Iceberg."""
+        return False
+
+
+@dataclass(frozen=True)
+class DeltaStreamOffset(StreamOffset):
+    """Delta Lake's streaming offset (``reservoirVersion``, ``index``, ``isStartingVersion``) in Iceberg's terms.
+
+    ``snapshot_id`` is the table version, ``position`` the files of it read (``index + 1``) and
+    ``scan_all_files`` says the version is the stream's starting snapshot, read whole whatever its commit
+    was. Once a version is read to its end, Delta's offset names the next version, which does not exist
+    until the table commits again.
+    """
+
+    reservoir_id: str = ""
+
+    def json(self) -> str:
+        """The JSON Delta's ``DeltaSourceOffset`` reads and writes (source version 1)."""
+        return json.dumps(
+            {
+                "sourceVersion": 1,
+                "reservoirId": self.reservoir_id,
+                "reservoirVersion": self.snapshot_id,
+                "index": self.position - 1,
+                "isStartingVersion": self.scan_all_files,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> DeltaStreamOffset:
+        body = json.loads(text)
+        return cls(
+            snapshot_id=int(body["reservoirVersion"]),
+            position=int(body["index"]) + 1,
+            scan_all_files=bool(body.get("isStartingVersion", False)),
+            reservoir_id=str(body.get("reservoirId", "")),
+        )
+
+    def reads_whole(self, snapshot: SnapshotInfo) -> bool:
+        return self.scan_all_files or snapshot.operation == APPEND
+
+    def is_past(self, newest: SnapshotInfo) -> bool:
+        return self.snapshot_id == newest.snapshot_id + 1 and self.position <= 0
+
 
 @dataclass(frozen=True)
 class Backlog:
@@ -125,8 +175,8 @@ def main_ancestry(snapshots: Iterable[SnapshotInfo], current_id: int | None) -> 
 
 def _unread_in_offset_snapshot(snapshot: SnapshotInfo, offset: StreamOffset) -> int:
     """Records of the offset's own snapshot not yet read; a partly read snapshot counts whole (an upper bound)."""
-    if snapshot.operation != APPEND:
-        return 0  # the stream skips it, even when asked to scan all of its files
+    if not offset.reads_whole(snapshot):
+        return 0  # Iceberg skips it, even when asked to scan all of its files
     files = snapshot.total_files if offset.scan_all_files else snapshot.added_files
     records = snapshot.total_records if offset.scan_all_files else snapshot.added_records
     return records if offset.position < files else 0
@@ -144,9 +194,11 @@ def backlog_after(ancestry: Sequence[SnapshotInfo], read_to: StreamOffset | None
     if read_to is None:
         pending = [(s, s.added_records) for s in ancestry if s.operation == APPEND]
     else:
-        index = next((i for i, s in enumerate(ancestry) if s.snapshot_id == read_to.snapshot_id), None)
+        index = _offset_index(ancestry, read_to)
         if index is None:
             return Backlog(records=0, resumable=not ancestry)
+        if index == len(ancestry):
+            return Backlog(records=0)
         pending = [(ancestry[index], _unread_in_offset_snapshot(ancestry[index], read_to))]
         pending += [(s, s.added_records) for s in ancestry[index + 1 :] if s.operation == APPEND]
     waiting = [(s, n) for s, n in pending if n > 0]
@@ -160,11 +212,21 @@ def backlog_after(ancestry: Sequence[SnapshotInfo], read_to: StreamOffset | None
 def caught_up(ancestry: Sequence[SnapshotInfo], read_to: StreamOffset | None, target_id: int) -> bool:
     """True once a stream has read every append up to and including snapshot ``target_id``."""
     ids = [s.snapshot_id for s in ancestry]
-    if read_to is None or target_id not in ids or read_to.snapshot_id not in ids:
+    index = _offset_index(ancestry, read_to) if read_to is not None else None
+    if read_to is None or target_id not in ids or index is None:
         return False
-    if ids.index(read_to.snapshot_id) > ids.index(target_id):
+    if index > ids.index(target_id):
         return True
     return backlog_after(ancestry[: ids.index(target_id) + 1], read_to).records == 0
+
+
+def _offset_index(ancestry: Sequence[SnapshotInfo], read_to: StreamOffset) -> int | None:
+    """Where ``read_to`` points in ``ancestry``: its snapshot's index, ``len(ancestry)`` when it points past the
+    newest snapshot (Delta, after reading the newest version), None when its snapshot is no longer kept."""
+    index = next((i for i, s in enumerate(ancestry) if s.snapshot_id == read_to.snapshot_id), None)
+    if index is None and ancestry and read_to.is_past(ancestry[-1]):
+        return len(ancestry)
+    return index
 
 
 def newest_stamps(snapshots: Iterable[SnapshotInfo]) -> dict[str, SnapshotInfo]:

@@ -11,15 +11,23 @@ Expiry keeps (the rule, per table):
    history from there. A reader without a checkpoint would start at the oldest snapshot, so such a table
    expires nothing until its reader has started.
 Compaction and manifest rewrites commit *replace* snapshots, which streaming readers skip.
+
+Delta Lake tables (``TELCOPULSE_TABLE_FORMAT=delta``) get the same rule with Delta's tools: ``OPTIMIZE``
+(``ZORDER BY`` the table's sort columns) compacts, with a commit that changes no data and that streaming
+readers skip; ``VACUUM`` deletes the files no version younger than the cutoff needs, orphans included; the
+cutoff is the same as the expiry's above (the retention, or the stream reader's checkpointed version).
+The log itself (and with it the ledger's stamps) is trimmed by Delta at its checkpoints after
+``delta.logRetentionDuration`` (30 days); the idempotent-write markers stay in every checkpoint.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -174,6 +182,8 @@ def maintain_table(
     """Compact, rewrite manifests, tag the ledger snapshots, expire by the rule, remove orphans: one table."""
     from pipelines.adapters.iceberg_history import SparkHistory
 
+    if settings.is_delta:
+        return maintain_delta_table(spark, settings, table, policy, now=now, files=files)
     name, qualified = table.identifier, settings.table(table.identifier)
     procedures = f"{settings.catalog_name}.system"
     report = TableReport(name)
@@ -209,6 +219,52 @@ def maintain_table(
         f"CALL {procedures}.remove_orphan_files(table => '{name}', older_than => {_literal(now - policy.orphan_age)})",
     )
     report.orphan_files_removed = len(orphans)
+    log.info("maintained %s: %s", name, report.as_dict())
+    return report
+
+
+def maintain_delta_table(
+    spark: SparkSession,
+    settings: Settings,
+    table: TableDef,
+    policy: MaintenancePolicy,
+    *,
+    now: datetime,
+    files: CheckpointFiles,
+) -> TableReport:
+    """Delta's maintenance of one table: OPTIMIZE, then VACUUM with the expiry rule's cutoff."""
+    from pipelines.adapters.iceberg_history import SparkHistory
+
+    name, qualified = table.identifier, settings.table(table.identifier)
+    report = TableReport(name)
+    zorder = f" ZORDER BY ({', '.join(table.sorted_by)})" if table.sorted_by else ""
+    optimized = _call(spark, f"OPTIMIZE {qualified}{zorder}")
+    if optimized and optimized[0]["metrics"] is not None:
+        report.rewritten_data_files = int(optimized[0]["metrics"]["numFilesRemoved"])
+        report.added_data_files = int(optimized[0]["metrics"]["numFilesAdded"])
+    history = SparkHistory(spark, settings).history(name)
+    reader = STREAM_READERS.get(name)
+    position = read_position(files, f"{settings.checkpoints.rstrip('/')}/{reader}") if reader else None
+    newest = history.by_id(history.current_id) if history.current_id is not None else None
+    if position is not None and position.read_to is not None and newest is not None:
+        if position.read_to.is_past(newest):  # read to the end: the newest version bounds the cutoff
+            position = replace(position, read_to=replace(position.read_to, snapshot_id=newest.snapshot_id))
+    plan = plan_expiry(history, reader=reader, position=position, policy=policy, now=now)
+    report.expiry_rule = plan.reason
+    report.snapshots_before = report.snapshots_after = len(history.snapshots)
+    if plan.older_than is not None:
+        report.expired_older_than = plan.older_than.isoformat()
+        # VACUUM counts its retention back from its own clock, in whole hours (it rounds a fraction): measured
+        # now and rounded up, so that nothing younger than the cutoff (files the OPTIMIZE above removed,
+        # those a reader still needs) is ever deleted.
+        hours = max(0, math.ceil((datetime.now(UTC) - plan.older_than).total_seconds() / 3600))
+        # The rule above decides what is safe to delete; Delta's own guard (refuse under 7 days) would not let
+        # a 24 h retention run at all.
+        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+        retain = f"RETAIN {hours} HOURS"
+        doomed = _call(spark, f"VACUUM {qualified} {retain} DRY RUN")
+        _call(spark, f"VACUUM {qualified} {retain}")
+        report.deleted_files = len(doomed)
     log.info("maintained %s: %s", name, report.as_dict())
     return report
 

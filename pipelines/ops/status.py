@@ -199,7 +199,8 @@ def observe(
 
     Args:
         settings: which catalog, stream, checkpoints and run directory to look at.
-        lake: a ``PyIcebergHistory`` (default: opened on ``settings``' catalog).
+        lake: a ``PyIcebergHistory`` (default: opened on ``settings``' catalog), or with Delta tables a
+            ``DeltaLogHistory`` (default: reading each table's ``_delta_log``).
         stream: a ``BotoKinesisBacklog`` (default: on ``settings``' stream).
         files: checkpoint files (default: pyarrow, local or S3).
         layers: the layers to observe.
@@ -218,12 +219,12 @@ class _Observer:
         self._histories: dict[str, History | None] = {}
         self._catalog_errors: list[str] = []
         self._lake = lake
-        if settings.runtime is Runtime.LOCAL and not settings.catalog_db.exists():
-            self._catalog_errors.append(f"no catalog at {settings.catalog_db}: the pipeline has not run here")
+        lake_root = _local_lake_root(settings)
+        if settings.runtime is Runtime.LOCAL and not lake_root.exists():
+            what = "Delta tables" if settings.is_delta else "catalog"
+            self._catalog_errors.append(f"no {what} at {lake_root}: the pipeline has not run here")
         elif lake is None:
-            from pipelines.adapters.iceberg_history import PyIcebergHistory
-
-            self._lake = _guard(self._catalog_errors, "the catalog", lambda: PyIcebergHistory(settings))
+            self._lake = _guard(self._catalog_errors, "the catalog", lambda: _open_history(settings))
 
     def _history(self, identifier: str, errors: list[str]) -> History | None:
         if self._lake is None:
@@ -272,6 +273,22 @@ class _Observer:
         since = last_commit - DQ_WINDOW
         counts = _guard(errors, "dq_results", lambda: self._lake.dq_counts(DQ_RESULTS.identifier, since))
         return counts[1] / counts[0] if counts and counts[0] else None
+
+
+def _local_lake_root(settings: Settings) -> Path:
+    """What exists locally once the pipeline has run: the Iceberg catalog, or the folder of the Delta tables."""
+    return settings.table_path(BRONZE_EVENTS.identifier).parents[1] if settings.is_delta else settings.catalog_db
+
+
+def _open_history(settings: Settings) -> Any:
+    """The tables' histories without Spark: each Delta table's log, or the Iceberg catalog through pyiceberg."""
+    if settings.is_delta:
+        from pipelines.adapters.delta_history import DeltaLogHistory
+
+        return DeltaLogHistory(settings)
+    from pipelines.adapters.iceberg_history import PyIcebergHistory
+
+    return PyIcebergHistory(settings)
 
 
 def _running(settings: Settings, job: str) -> tuple[bool | None, int | None]:

@@ -5,13 +5,20 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import SparkSession
 
-from pipelines.settings import Settings
-from tests.pipelines.query.lake import Lake, write_lake
+from pipelines.settings import Settings, TableFormat
+from tests.pipelines.query.lake import Lake, write_delta_lake, write_lake
 
 
 @pytest.fixture(scope="package")
 def lake(spark: SparkSession, settings: Settings) -> Lake:
     return write_lake(spark, settings)
+
+
+@pytest.fixture(scope="package")
+def delta_lake(spark: SparkSession, lake: Lake, tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """The lake's rows (same anchor, so the same expectations hold) in Delta tables of a home of its own."""
+    home = tmp_path_factory.mktemp("delta-lake-home")
+    return write_delta_lake(spark, Settings(home=home, table_format=TableFormat.DELTA), lake.anchor)
 
 
 @pytest.fixture(scope="package")

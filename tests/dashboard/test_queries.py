@@ -1,4 +1,4 @@
-"""Dashboard queries over the real lake: sums over sums, filters as bound values, portable SQL."""
+"""Dashboard queries over the real lake (Iceberg and Delta): sums over sums, filters as bound values, portable SQL."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from catalog.tables import ALL_TABLES
 from dashboard import queries
 from dashboard.queries import Filters, Level
 from pipelines.adapters.duckdb_engine import DuckDBQueryEngine
+from pipelines.settings import TableFormat
 from tests.pipelines.query.lake import Lake
 
 HOSTILE_OPERATORS = ("x' OR '1'='1", "'; DROP TABLE telcopulse_gold.operator_kpis; --", 'Orange" OR 1=1 --')
@@ -31,9 +32,11 @@ class RecordingEngine:
         return self.engine.query(sql, params)
 
 
-@pytest.fixture(scope="module")
-def engine(lake: Lake) -> DuckDBQueryEngine:
-    return DuckDBQueryEngine(lake.settings)
+@pytest.fixture(scope="module", params=list(TableFormat), ids=[f.value for f in TableFormat])
+def engine(request: pytest.FixtureRequest, lake: Lake) -> DuckDBQueryEngine:
+    """The engine on the lake's Iceberg tables, then on Delta tables holding the same rows."""
+    chosen = lake if request.param is TableFormat.ICEBERG else request.getfixturevalue("delta_lake")
+    return DuckDBQueryEngine(chosen.settings)
 
 
 def last(lake: Lake, span: timedelta, operators: tuple[str, ...] = ()) -> Filters:

@@ -15,7 +15,7 @@ from pipelines.ops.checkpoints import (
     parse_offset_log,
     read_position,
 )
-from pipelines.ops.history import StreamOffset
+from pipelines.ops.history import DeltaStreamOffset, StreamOffset
 
 META = '{"batchWatermarkMs":0,"batchTimestampMs":1795459467656,"conf":{"spark.sql.shuffle.partitions":"2"}}'
 
@@ -111,3 +111,36 @@ def test_parse_offset_log_takes_the_source_line() -> None:
     assert parse_offset_log(offset_log(StreamOffset(5, 3))) == StreamOffset(5, 3)
     assert parse_offset_log("v1\n") is None
     assert newest_batch(["0", "1", "10", ".10.crc", "2"]) == 10 and newest_batch([]) is None
+
+
+# Delta Lake's source offsets as Spark wrote them: the newest version read whole (the next one named), and a
+# starting snapshot of which 3 files are read.
+DELTA_PAST_NEWEST = (
+    '{"sourceVersion":1,"reservoirId":"6a91763a","reservoirVersion":5,"index":-1,"isStartingVersion":false}'
+)
+DELTA_STARTING = '{"sourceVersion":1,"reservoirId":"6a91763a","reservoirVersion":9,"index":2,"isStartingVersion":true}'
+
+
+def test_parse_offset_log_reads_delta_offsets() -> None:
+    past = parse_offset_log(f"v1\n{META}\n{DELTA_PAST_NEWEST}")
+    starting = parse_offset_log(f"v1\n{META}\n{DELTA_STARTING}")
+
+    assert past == DeltaStreamOffset(5, 0, scan_all_files=False, reservoir_id="6a91763a")
+    assert starting == DeltaStreamOffset(9, 3, scan_all_files=True, reservoir_id="6a91763a")
+    assert isinstance(past, DeltaStreamOffset) and past.json().replace(" ", "") == DELTA_PAST_NEWEST
+
+
+def test_read_position_of_a_delta_stream(files: CheckpointFiles, tmp_path: Path) -> None:
+    """Delta's source keeps no start offset file: the newest committed batch's end offset is the position."""
+    root = tmp_path / "gold"
+    (root / "offsets").mkdir(parents=True)
+    (root / "commits").mkdir()
+    (root / "metadata").write_text('{"id":"q"}')
+    for batch, offset in enumerate((DELTA_STARTING, DELTA_PAST_NEWEST)):
+        (root / "offsets" / str(batch)).write_text(f"v1\n{META}\n{offset}")
+    (root / "commits" / "0").write_text('v1\n{"nextBatchWatermarkMs":0}')
+
+    position = read_position(files, str(root))
+
+    assert position.read_to == DeltaStreamOffset(9, 3, scan_all_files=True, reservoir_id="6a91763a")
+    assert (position.last_committed_batch, position.last_planned_batch) == (0, 1)

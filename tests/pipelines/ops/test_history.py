@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pipelines.ops.history import (
     Backlog,
+    DeltaStreamOffset,
     History,
     SnapshotInfo,
     StreamOffset,
@@ -125,3 +127,51 @@ def test_history_finds_snapshots_by_id() -> None:
 
     assert history.by_id(4) == HISTORY[3] and history.by_id(99) is None
     assert [s.snapshot_id for s in history.ancestry] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize(
+    ("read_to", "records", "oldest"),
+    [
+        (DeltaStreamOffset(7, 0), 0, None),  # 6 read whole: Delta's offset names the next version
+        (DeltaStreamOffset(5, 0), 0, None),  # the delete is skipped (skipChangeCommits), 6 is empty
+        (DeltaStreamOffset(4, 0), 7, 4),  # nothing of 4 read yet
+        (DeltaStreamOffset(3, 0, scan_all_files=True), 37, 3),  # a starting snapshot is read whole, even a replace
+        (DeltaStreamOffset(2, 1, scan_all_files=True), 27, 2),  # part of a starting snapshot: counted whole
+    ],
+)
+def test_backlog_after_a_delta_offset(read_to: StreamOffset, records: int, oldest: int | None) -> None:
+    backlog = backlog_after(main_ancestry(HISTORY, 6), read_to)
+
+    assert backlog.records == records and backlog.resumable
+    assert backlog.oldest_waiting_since == (T0 + timedelta(seconds=oldest) if oldest else None)
+
+
+def test_a_delta_offset_past_the_newest_version_is_caught_up_but_an_iceberg_id_is_not() -> None:
+    ancestry = main_ancestry(HISTORY, 6)
+
+    assert caught_up(ancestry, DeltaStreamOffset(7, 0), 6)
+    assert caught_up(ancestry, DeltaStreamOffset(7, 0), 4)
+    assert not caught_up(ancestry, DeltaStreamOffset(4, 0), 4)
+    # Iceberg's snapshot ids are not versions: an unknown id is an expired snapshot, as before.
+    assert backlog_after(ancestry, StreamOffset(7, 0)) == Backlog(records=0, resumable=False)
+    assert not caught_up(ancestry, StreamOffset(7, 0), 6)
+
+
+def test_a_delta_offset_before_the_oldest_kept_version_cannot_resume() -> None:
+    kept = main_ancestry(HISTORY[2:], 6)  # versions 1 and 2 cleaned from the log
+
+    assert backlog_after(kept, DeltaStreamOffset(2, 1)) == Backlog(records=0, resumable=False)
+    assert backlog_after(kept, DeltaStreamOffset(8, 0)) == Backlog(records=0, resumable=False)  # never written
+
+
+def test_delta_stream_offset_json_is_what_delta_reads() -> None:
+    offset = DeltaStreamOffset(42, 3, scan_all_files=True, reservoir_id="r-1")
+
+    assert json.loads(offset.json()) == {
+        "sourceVersion": 1,
+        "reservoirId": "r-1",
+        "reservoirVersion": 42,
+        "index": 2,
+        "isStartingVersion": True,
+    }
+    assert DeltaStreamOffset.from_json(offset.json()) == offset

@@ -21,7 +21,7 @@ from pipelines.ops.maintain import (
     maintain_table,
     plan_expiry,
 )
-from pipelines.settings import Settings
+from pipelines.settings import Settings, TableFormat
 from tests.pipelines.ops.test_history import HISTORY, T0, snap
 
 POLICY = MaintenancePolicy(retain=timedelta(hours=1), clock_skew=timedelta(minutes=1))
@@ -154,3 +154,46 @@ def test_maintenance_keeps_what_the_ledger_and_a_stream_reader_need(
     ).collect()
     with pytest.raises(Exception, match="expired or removed"):
         _read_stream(spark, table, checkpoint, tmp_path / "first")
+
+
+def test_delta_maintenance_keeps_the_ledger_the_stream_reader_and_the_results(
+    spark: SparkSession, settings: Settings, tmp_path: Path
+) -> None:
+    from pipelines.adapters.iceberg import bootstrap_tables
+    from tests.helpers import read_table
+
+    delta = settings.model_copy(update={"home": tmp_path / "delta-home", "table_format": TableFormat.DELTA})
+    bootstrap_tables(spark, delta, (BRONZE_EVENTS, QUARANTINE))
+    table = delta.table(BRONZE_EVENTS.identifier)
+    checkpoint = f"{delta.checkpoints}/silver"
+    for batch in range(3):
+        _append(spark, table, batch)
+    assert _read_stream(spark, table, checkpoint, tmp_path / "first").count() == 9
+    for batch in range(3, 6):
+        _append(spark, table, batch)
+    before = sorted(read_table(delta, BRONZE_EVENTS.identifier).column("sequence_number").to_pylist())
+
+    policy = MaintenancePolicy(retain=timedelta(0), clock_skew=timedelta(0), min_input_files=2)
+    report = maintain_table(spark, delta, BRONZE_EVENTS, policy, now=datetime.now(UTC), files=HadoopFiles(spark))
+
+    assert report.rewritten_data_files >= 6 and report.added_data_files == 1
+    assert report.expiry_rule.startswith("older than silver's")
+    assert ledger.last_stamp(spark, table, "bronze")[ledger.BATCH_ID] == "5"  # type: ignore[index]
+    assert sorted(read_table(delta, BRONZE_EVENTS.identifier).column("sequence_number").to_pylist()) == before
+    _append(spark, table, 6)
+    resumed = _read_stream(spark, table, checkpoint, tmp_path / "first")
+    assert sorted(r[0] for r in resumed.collect()) == [*before, "0060", "0061", "0062"]  # each once
+
+    # A table no stream reads: the files OPTIMIZE replaced are vacuumed by a run once they are past retention
+    # (VACUUM's retention is whole hours, rounded up: a run two hours later).
+    quarantine = delta.table(QUARANTINE.identifier)
+    for batch in range(3):
+        now = datetime.now(UTC)
+        row = (b"x", "shard-0", str(batch), None, now, ["payload:not_json"], "v1", now, None)
+        rows = spark.createDataFrame([row], spark.table(quarantine).schema)
+        ledger.append_once(rows, quarantine, ledger.Stamp("silver", "q", batch))
+    first = maintain_table(spark, delta, QUARANTINE, policy, now=datetime.now(UTC), files=HadoopFiles(spark))
+    later = datetime.now(UTC) + timedelta(hours=2)
+    second = maintain_table(spark, delta, QUARANTINE, policy, now=later, files=HadoopFiles(spark))
+    assert first.rewritten_data_files == 3 and first.deleted_files == 0 and second.deleted_files >= 3
+    assert read_table(delta, QUARANTINE.identifier).num_rows == 3

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
 
+from catalog.tables import BRONZE_EVENTS, DQ_RESULTS, SILVER_EVENTS, TableDef, create_delta_table_sql
 from pipelines import ledger
 from pipelines.adapters.iceberg_history import PyIcebergHistory, SparkHistory, TableHistory
 from pipelines.adapters.kinesis import BotoKinesisSink, kinesis_client
@@ -17,10 +20,11 @@ from pipelines.adapters.kinesis_backlog import BotoKinesisBacklog
 from pipelines.local.locks import job_lock
 from pipelines.ops.history import Backlog, History, StreamOffset
 from pipelines.ops.status import LayerObservation, Thresholds, assess, check, lock_holder, render_text
-from pipelines.settings import Settings
+from pipelines.settings import Settings, TableFormat
 from tests.conftest import free_port, run_cli
 from tests.pipelines.ops.test_checkpoints import write_checkpoint
 from tests.pipelines.ops.test_history import HISTORY, T0, snap
+from tests.pipelines.query.lake import dq_row
 
 NOW = T0 + timedelta(minutes=30)
 LIMITS = Thresholds(max_lag_records=100, max_freshness_seconds=60, min_dq_pass_rate=0.9)
@@ -110,6 +114,82 @@ def test_observe_reads_stamps_checkpoints_stream_and_dq(tmp_path: Path) -> None:
     assert by_layer["silver"].last_commit_at == T0 + timedelta(seconds=1)
     assert by_layer["gold"].lag_records == 10 and by_layer["gold"].last_commit_at is None  # no checkpoint yet
     assert not report.healthy and "bronze" in render_text(report)
+
+
+def stamped_append(
+    spark: SparkSession, settings: Settings, table: TableDef, rows: list[dict[str, Any]], stamp: Mapping[str, str]
+) -> None:
+    """Append ``rows`` to a Delta table in one commit carrying the ledger stamp, as a job's commit does."""
+    name = settings.table(table.identifier)
+    schema = spark.table(name).schema
+    frame = spark.createDataFrame([tuple(row[f.name] for f in schema.fields) for row in rows], schema=schema)
+    frame.write.format("delta").mode("append").option("userMetadata", json.dumps(stamp)).save(
+        settings.table_location(table.identifier)
+    )
+
+
+def bronze_row(anchor: datetime, seq: int) -> dict[str, Any]:
+    return {
+        "data": b"{}",
+        "stream_name": "telcopulse-events",
+        "shard_id": "shard-0",
+        "sequence_number": str(seq),
+        "partition_key": "k",
+        "arrival_time": anchor,
+        "ingest_time": anchor,
+    }
+
+
+def read_bronze_like_silver(spark: SparkSession, settings: Settings) -> None:
+    """A Delta stream over bronze, checkpointed where silver's is, read to the end (what silver's reader does)."""
+    query = (
+        spark.readStream.format("delta")
+        .option("skipChangeCommits", "true")
+        .load(settings.table_location(BRONZE_EVENTS.identifier))
+        .writeStream.format("noop")
+        .option("checkpointLocation", f"{settings.checkpoints}/silver")
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination()
+
+
+def test_status_on_delta_tables_reads_their_logs_and_delta_offsets(spark: SparkSession, tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", kinesis_port=free_port(), table_format=TableFormat.DELTA)
+    for table in (BRONZE_EVENTS, SILVER_EVENTS, DQ_RESULTS):
+        spark.sql(create_delta_table_sql(table, settings.table(table.identifier)))
+    anchor = datetime.now(UTC).replace(microsecond=0)
+    bronze_stamp = {ledger.WRITER: "bronze", ledger.QUERY_ID: "b", ledger.BATCH_ID: "0"}
+    stamped_append(spark, settings, BRONZE_EVENTS, [bronze_row(anchor, 1), bronze_row(anchor, 2)], bronze_stamp)
+    read_bronze_like_silver(spark, settings)  # its offset now names bronze's next version
+    silver_stamp = {ledger.WRITER: "silver", ledger.QUERY_ID: "s", ledger.BATCH_ID: "0"}
+    stamped_append(spark, settings, DQ_RESULTS, [dq_row(anchor, 0, 0, rows_in=2, quarantined=1, dup=0)], silver_stamp)
+
+    caught_up = {s.layer: s for s in check(settings, stream=FakeStream()).layers}
+
+    assert caught_up["silver"].lag_records == 0 and not any("resume" in p for p in caught_up["silver"].problems)
+    assert caught_up["silver"].dq_pass_rate == 0.5
+    assert caught_up["bronze"].last_commit_at is not None and caught_up["gold"].lag_records == 0
+
+    positions = {ledger.POSITIONS: '{"shard-0": "5"}'}
+    rows = [bronze_row(anchor, seq) for seq in (3, 4, 5)]
+    stamped_append(spark, settings, BRONZE_EVENTS, rows, bronze_stamp | {ledger.BATCH_ID: "1"} | positions)
+    stream = FakeStream()
+
+    behind = {s.layer: s for s in check(settings, stream=stream).layers}
+
+    assert behind["silver"].lag_records == 3 and behind["silver"].freshness_s is not None
+    assert stream.asked == [{"shard-0": "5"}]  # bronze resumes from its newest stamp's positions
+    result = run_cli(settings, "status", "--json", check=False, timeout=120)
+    assert [layer["lag_records"] for layer in json.loads(result.stdout)["layers"]][1:] == [3, 0], result.stderr
+
+
+def test_status_on_a_delta_home_that_never_ran_says_so(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", kinesis_port=free_port(), table_format=TableFormat.DELTA)
+
+    report = check(settings, stream=FakeStream())
+
+    assert all(any("no Delta tables at" in p for p in layer.problems) for layer in report.layers)
 
 
 def test_lock_holder_sees_a_job_without_touching_its_lock(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""A small lake with known rows, written by Spark into the session catalog, for every query-side test.
+"""A small lake with known rows, written by Spark (Iceberg tables or Delta tables), for every query-side test.
 
 Times are relative to ``anchor`` (now, floored to the minute) so that "last 15 min / 1 h / 24 h" see
 known subsets: the dashboard resolves its ranges against the real clock.
@@ -14,6 +14,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from catalog.tables import (
+    ALL_TABLES,
     BRONZE_EVENTS,
     DQ_RESULTS,
     OPERATOR_KPIS,
@@ -22,6 +23,7 @@ from catalog.tables import (
     QUARANTINE,
     SILVER_EVENTS,
     TableDef,
+    create_delta_table_sql,
 )
 from pipelines.adapters.iceberg import bootstrap_tables
 from pipelines.settings import Settings
@@ -89,9 +91,7 @@ def outage_row(anchor: datetime, postal_code: str, start_min: float, end_min: fl
     }
 
 
-def dq_row(
-    anchor: datetime, minutes: float, batch_id: int, rows_in: int, quarantined: int, dup: int
-) -> dict[str, Any]:
+def dq_row(anchor: datetime, minutes: float, batch_id: int, rows_in: int, quarantined: int, dup: int) -> dict[str, Any]:
     return {
         "query_id": "fixture",
         "batch_id": batch_id,
@@ -214,11 +214,14 @@ def fixture_rows(anchor: datetime) -> dict[str, list[dict[str, Any]]]:
 
 
 def append_rows(spark: SparkSession, settings: Settings, table: TableDef, rows: list[dict[str, Any]]) -> None:
-    """Append ``rows`` through Spark with the table's own schema (no inference)."""
+    """Append ``rows`` through Spark with the table's own schema (no inference), in either table format."""
     name = settings.table(table.identifier)
     schema = spark.table(name).schema
     frame = spark.createDataFrame([tuple(row[f.name] for f in schema.fields) for row in rows], schema=schema)
-    frame.writeTo(name).append()
+    if settings.is_delta:
+        frame.write.format("delta").mode("append").save(settings.table_location(table.identifier))
+    else:
+        frame.writeTo(name).append()
 
 
 def write_lake(spark: SparkSession, settings: Settings, anchor: datetime | None = None) -> Lake:
@@ -228,5 +231,19 @@ def write_lake(spark: SparkSession, settings: Settings, anchor: datetime | None 
     rows = fixture_rows(anchor)
     for table in FILLED_TABLES:
         spark.sql(f"DELETE FROM {settings.table(table.identifier)}")
+        append_rows(spark, settings, table, rows[table.identifier])
+    return Lake(settings=settings, anchor=anchor, rows=rows)
+
+
+def write_delta_lake(spark: SparkSession, settings: Settings, anchor: datetime) -> Lake:
+    """The same rows in Delta tables of ``settings``' (Delta) home: every table created, the filled ones appended.
+
+    With the Iceberg lake's ``anchor`` both lakes hold identical rows, so a test's expectations hold for both.
+    """
+    assert settings.is_delta, "a Delta lake needs Delta settings"
+    rows = fixture_rows(anchor)
+    for table in ALL_TABLES:
+        spark.sql(create_delta_table_sql(table, settings.table(table.identifier)))
+    for table in FILLED_TABLES:
         append_rows(spark, settings, table, rows[table.identifier])
     return Lake(settings=settings, anchor=anchor, rows=rows)
