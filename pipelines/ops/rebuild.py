@@ -213,11 +213,25 @@ def run_until_caught_up(
         watcher.join()
 
 
+class RebuildUnsupportedError(TelcoPulseError):
+    """`rebuild` is asked for on Delta Lake tables, which it does not support yet."""
+
+
+def _require_iceberg(settings: Settings) -> None:
+    """Rebuild positions streams on Iceberg snapshots (start offsets, ``all_entries``): Iceberg tables only."""
+    if settings.is_delta:
+        raise RebuildUnsupportedError(
+            "telcopulse rebuild supports Iceberg tables only; with TELCOPULSE_TABLE_FORMAT=delta, recompute silver and "
+            "gold by stopping both jobs, deleting their tables' folders and their checkpoints, and starting them again"
+        )
+
+
 def rebuild_silver(
     settings: Settings, *, since: datetime | None, spark: SparkSession | None = None, confirmed: bool = False
 ) -> RebuildReport:
     """Recompute silver (and quarantine) from bronze — whole, or for records arriving from ``since`` on —
     then bring gold back in line."""
+    _require_iceberg(settings)
     with stopped_jobs(settings, ("silver", "gold"), confirmed=confirmed):
         spark = spark or _session(settings)
         return _rebuild_silver(spark, settings, since)
@@ -231,6 +245,7 @@ def rebuild_gold(
     Silver must be stopped too: gold first reads silver to its end, and a silver that keeps appending
     has no end.
     """
+    _require_iceberg(settings)
     with stopped_jobs(settings, ("silver", "gold"), confirmed=confirmed):
         spark = spark or _session(settings)
         return _rebuild_gold(spark, settings, since)

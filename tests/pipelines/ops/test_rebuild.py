@@ -68,3 +68,13 @@ def test_rebuild_on_aws_needs_the_operator_to_confirm_the_jobs_are_stopped(tmp_p
             pass
     with stopped_jobs(settings, ("silver", "gold"), confirmed=True):
         pass
+
+
+def test_rebuild_refuses_delta_tables_with_the_way_to_recompute(tmp_path: Path) -> None:
+    from pipelines.ops.rebuild import RebuildUnsupportedError, rebuild_gold, rebuild_silver
+    from pipelines.settings import TableFormat
+
+    delta = Settings(home=tmp_path / "home", table_format=TableFormat.DELTA)
+    for rebuild in (rebuild_silver, rebuild_gold):
+        with pytest.raises(RebuildUnsupportedError, match="Iceberg tables only.*deleting their tables' folders"):
+            rebuild(delta, since=None)
