@@ -103,7 +103,13 @@ def run_cli(
     return result
 
 
-TABLE_FORMATS = pytest.mark.parametrize("table_format", list(TableFormat), ids=[f.value for f in TableFormat])
+def delta_too_in_slow_suite() -> pytest.MarkDecorator:
+    """Parametrize ``table_format``: Iceberg in the default run, Delta Lake in the slow suite (`make test-faults`)."""
+    return pytest.mark.parametrize(
+        "table_format",
+        [TableFormat.ICEBERG, pytest.param(TableFormat.DELTA, marks=pytest.mark.slow)],
+        ids=[TableFormat.ICEBERG.value, TableFormat.DELTA.value],
+    )
 
 
 @pytest.fixture(scope="session", params=list(TableFormat), ids=[f.value for f in TableFormat])

@@ -223,6 +223,13 @@ def test_prod_jobs_scale_further_than_dev(prod: Synthesized) -> None:
         assert glue_job(prod, layer)["DefaultArguments"]["--TELCOPULSE_TRIGGER_SECONDS"] == "30"
 
 
+def test_with_delta_the_maintenance_trigger_is_created_inactive(dev_delta: Synthesized) -> None:
+    """Delta on S3 takes one writing driver per table: maintenance must not run beside the streaming jobs."""
+    (trigger,) = resources(dev_delta, "telcopulse-dev-maintenance", "AWS::Glue::Trigger").values()
+    assert trigger["Properties"]["StartOnCreation"] is False
+    assert "streaming jobs stopped" in trigger["Properties"]["Description"]
+
+
 def test_maintenance_is_a_daily_glue_batch_job_that_only_reads_checkpoints(dev: Synthesized) -> None:
     from pipelines.ops import glue_maintain
 

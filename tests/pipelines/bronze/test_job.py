@@ -71,7 +71,7 @@ def test_odd_records_are_kept_byte_for_byte(kinesalite: Settings) -> None:
         (TableFormat.ICEBERG, "bronze.before-commit:1"),
         (TableFormat.ICEBERG, "bronze.after-commit:1"),
         (TableFormat.ICEBERG, "bronze.after-commit:0"),
-        (TableFormat.DELTA, "bronze.after-commit:1"),
+        pytest.param(TableFormat.DELTA, "bronze.after-commit:1", marks=pytest.mark.slow),
     ],
 )
 def test_kill_9_at_any_point_keeps_every_record_exactly_once(

@@ -20,7 +20,7 @@ from pipelines.faults import ENV as CRASH_ENV
 from pipelines.producer.simulate import FleetModel, simulate
 from pipelines.settings import Settings, TableFormat
 from pipelines.silver.transform import canonical_operators
-from tests.conftest import SAMPLE_CSV, TABLE_FORMATS, local_stack, run_cli
+from tests.conftest import SAMPLE_CSV, delta_too_in_slow_suite, local_stack, run_cli
 from tests.helpers import read_table
 
 SILVER = "telcopulse_silver.network_events"
@@ -107,7 +107,10 @@ def test_sample_gold_totals_equal_silver_and_the_csv(replayed: Settings) -> None
     assert read_table(replayed, OUTAGES).num_rows == 0  # the sample is always in service
 
 
-def test_late_out_of_order_and_duplicate_events_count_once_in_their_window(tmp_path: Path) -> None:
+@delta_too_in_slow_suite()
+def test_late_out_of_order_and_duplicate_events_count_once_in_their_window(
+    tmp_path: Path, table_format: TableFormat
+) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     model = FleetModel.learn(SAMPLE_CSV)
     on_time = list(
@@ -115,7 +118,7 @@ def test_late_out_of_order_and_duplicate_events_count_once_in_their_window(tmp_p
     )
     late = list(simulate(model, rate=10, duration_s=120, devices=30, seed=8, start=now - timedelta(hours=3)))
     random.Random(1).shuffle(on_time)
-    with local_stack(tmp_path / "home", window_seconds=10) as local:
+    with local_stack(tmp_path / "home", window_seconds=10, table_format=table_format) as local:
         sink = BotoKinesisSink(kinesis_client(local), local.stream_name)
         sink.put([(r.partition_key, r.data) for r in on_time[:1500]])
         run_cli(local, "run", "all", "--until-idle", "3")
@@ -163,7 +166,7 @@ def test_injected_outage_opens_and_closes_exactly_there(tmp_path: Path) -> None:
         assert outage["worst_bad_share"] >= 0.5
 
 
-@TABLE_FORMATS
+@delta_too_in_slow_suite()
 def test_kill_9_of_gold_mid_batch_never_double_counts(tmp_path: Path, table_format: TableFormat) -> None:
     with local_stack(tmp_path / "home", table_format=table_format) as local:
         run_cli(local, "produce", "--csv", str(SAMPLE_CSV), "--date", "2026-11-22")

@@ -88,7 +88,7 @@ def test_every_bronze_record_is_accounted_for_exactly_once(replayed: Settings) -
     [
         (TableFormat.ICEBERG, "silver.after-silver:0"),
         (TableFormat.ICEBERG, "silver.after-quarantine:0"),
-        (TableFormat.DELTA, "silver.after-silver:0"),
+        pytest.param(TableFormat.DELTA, "silver.after-silver:0", marks=pytest.mark.slow),
     ],
 )
 def test_kill_9_mid_batch_then_restart_equals_a_clean_run(
