@@ -18,7 +18,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from catalog.tables import OPERATOR_KPIS
-from pipelines.settings import PROJECT_ROOT, Settings
+from pipelines.settings import PROJECT_ROOT, TableFormat
 from tests.conftest import free_port
 from tests.dashboard.browser import Page, chromium_page, find_chromium
 from tests.pipelines.query.lake import Lake, append_rows, kpi_row
@@ -55,12 +55,22 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout
     raise AssertionError(f"the dashboard was not healthy within {timeout:g} s:\n{log.read_text()[-3000:]}")
 
 
+@pytest.fixture(params=[TableFormat.ICEBERG, TableFormat.DELTA], ids=lambda f: f.value)
+def shown_lake(request: pytest.FixtureRequest) -> Lake:
+    """The known lake in Iceberg tables, then the same rows in Delta tables."""
+    return request.getfixturevalue("lake" if request.param is TableFormat.ICEBERG else "delta_lake")
+
+
 @pytest.fixture
-def dashboard_url(lake: Lake, tmp_path: Path) -> Iterator[str]:
-    """`telcopulse dashboard` on a free loopback port over the lake's home; stopped afterwards."""
+def dashboard_url(shown_lake: Lake, tmp_path: Path) -> Iterator[str]:
+    """`telcopulse dashboard` on a free loopback port over the lake's home and format; stopped afterwards."""
     port = free_port()
     log = tmp_path / "dashboard.log"
-    env = {**os.environ, "TELCOPULSE_HOME": str(lake.settings.home)}
+    env = {
+        **os.environ,
+        "TELCOPULSE_HOME": str(shown_lake.settings.home),
+        "TELCOPULSE_TABLE_FORMAT": shown_lake.settings.table_format.value,
+    }
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "pipelines.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port)],
@@ -86,8 +96,9 @@ def _charts_and_table_drawn(page: Page) -> bool:
 
 
 def test_dashboard_in_a_browser_shows_the_lake_and_refreshes_itself(
-    chromium: str, dashboard_url: str, lake: Lake, spark: SparkSession, settings: Settings, tmp_path: Path
+    chromium: str, dashboard_url: str, shown_lake: Lake, spark: SparkSession, tmp_path: Path
 ) -> None:
+    lake, settings = shown_lake, shown_lake.settings
     with chromium_page(chromium, tmp_path / "profile", dashboard_url) as page:
         page.wait_for(_charts_and_table_drawn, timeout=90, what="the charts and the KPI table")
         text = page.text()
@@ -103,8 +114,9 @@ def test_dashboard_in_a_browser_shows_the_lake_and_refreshes_itself(
             "96.67%",
         ):
             assert shown in text, shown
-        page.screenshot(SCREENSHOT)
-        assert SCREENSHOT.stat().st_size > 10_000
+        screenshot = SCREENSHOT.with_stem(f"{SCREENSHOT.stem}-{settings.table_format.value}")
+        page.screenshot(screenshot)
+        assert screenshot.stat().st_size > 10_000
 
         # A reload would drop this marker: the new data must arrive through the live fragment.
         page.evaluate("window.telcopulseMarker = 'same page'")

@@ -13,6 +13,7 @@ import sys
 import types
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from threading import Event
 from typing import Any
 
@@ -258,3 +259,29 @@ def test_glue_records_to_stream_records_names_a_missing_payload_column(spark: Sp
 
     with pytest.raises(SchemaMismatchError, match="data_infer_schema"):
         bronze.glue_records_to_stream_records(df, stream_name="s", batch_id=0)
+
+
+def test_on_delta_the_glue_batch_writer_registers_the_table_and_appends_each_batch_once(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The AWS naming of Delta tables (``spark_catalog.<database>.<table>`` at a warehouse location), here with
+    Spark's own session catalog standing in for the Glue Data Catalog."""
+    from pipelines.adapters.iceberg import bootstrap_tables
+
+    aws = bronze.settings_from_args(
+        ARGS | {"TELCOPULSE_TABLE_FORMAT": "delta", "TELCOPULSE_WAREHOUSE_URI": f"file://{tmp_path}/warehouse"}
+    )
+    table = aws.table(BRONZE_EVENTS.identifier)
+    assert table == "spark_catalog.telcopulse_bronze.network_events"
+    bootstrap_tables(spark, aws, (BRONZE_EVENTS,))
+    write = bronze.batch_writer(aws, query_id="glue-delta-query")
+    try:
+        write(_glue_frame(spark, ['{"event_id":"a"}', '{"event_id":"b"}']), 0)
+        write(_glue_frame(spark, ['{"event_id":"a"}', '{"event_id":"b"}']), 0)  # a replay: skipped
+        write(_glue_frame(spark, ['{"event_id":"c"}']), 1)
+
+        assert spark.table(table).count() == 3
+        assert (tmp_path / "warehouse" / "delta" / "telcopulse_bronze" / "network_events" / "_delta_log").is_dir()
+        assert ledger.last_stamp(spark, table, "bronze")[ledger.BATCH_ID] == "1"  # type: ignore[index]
+    finally:
+        spark.sql(f"DROP TABLE IF EXISTS {table}")
