@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
 from pyspark.sql import SparkSession
 
 from catalog.tables import QUARANTINE, SILVER_EVENTS
 from expectations import SILVER_EVENTS as SUITE
 from expectations import load_suite
+from pipelines.adapters.iceberg import bootstrap_tables
 from pipelines.producer.hostile import payload
-from pipelines.settings import Settings
+from pipelines.settings import Settings, TableFormat
 from pipelines.silver import schema
 from pipelines.silver.replay import replay_quarantine
 from pipelines.silver.transform import canonical_operators
@@ -33,7 +36,11 @@ def _quarantine(spark: SparkSession, settings: Settings, rows: list[tuple[bytes,
     data = [
         (raw, "shard-0", seq, NOW, NOW, reasons, "silver.network_events@1.0.0", NOW, None) for raw, seq, reasons in rows
     ]
-    spark.createDataFrame(data, schema.QUARANTINE).writeTo(settings.table(QUARANTINE.identifier)).append()
+    frame = spark.createDataFrame(data, schema.QUARANTINE)
+    if settings.is_delta:
+        frame.write.format("delta").mode("append").save(settings.table_location(QUARANTINE.identifier))
+    else:
+        frame.writeTo(settings.table(QUARANTINE.identifier)).append()
 
 
 def _replay(spark: SparkSession, settings: Settings, suite: dict[str, Any], **kwargs: Any) -> Any:
@@ -47,8 +54,19 @@ def _replay(spark: SparkSession, settings: Settings, suite: dict[str, Any], **kw
     )
 
 
-def test_replay_moves_fixed_records_once_and_marks_them(spark: SparkSession, empty_tables: Settings) -> None:
-    settings = empty_tables
+@pytest.fixture(params=list(TableFormat), ids=[f.value for f in TableFormat])
+def either_format(request: pytest.FixtureRequest, spark: SparkSession, tmp_path: Path) -> Settings:
+    """Empty tables of the Iceberg test catalog, or of a Delta home of its own."""
+    if request.param is TableFormat.ICEBERG:
+        return request.getfixturevalue("empty_tables")  # type: ignore[no-any-return]
+    settings = request.getfixturevalue("settings")
+    delta = settings.model_copy(update={"home": tmp_path / "delta-home", "table_format": TableFormat.DELTA})
+    bootstrap_tables(spark, delta)
+    return delta  # type: ignore[no-any-return]
+
+
+def test_replay_moves_fixed_records_once_and_marks_them(spark: SparkSession, either_format: Settings) -> None:
+    settings = either_format
     fixed = payload(event_id="ev-99", event_time="2026-11-23T10:00:00Z", signal="99")
     _quarantine(
         spark,
