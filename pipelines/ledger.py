@@ -82,6 +82,11 @@ def is_delta(table: str) -> bool:
     return table.startswith(("delta.`", "spark_catalog."))
 
 
+def delta_path(table: str) -> str | None:
+    """The location in a path-named Delta table's Spark name (``delta.`<location>` ``); None for other names."""
+    return table.removeprefix("delta.`").removesuffix("`") if table.startswith("delta.`") else None
+
+
 def last_stamp(spark: SparkSession, table: str, writer: str) -> dict[str, str] | None:
     """Summary of ``writer``'s newest commit of ``table``, or None if it never committed."""
     if is_delta(table):
@@ -160,8 +165,9 @@ def _delta_append(df: DataFrame, table: str, stamp: Stamp) -> None:
         .option("txnVersion", str(stamp.batch_id))
         .option("userMetadata", json.dumps(stamp.properties()))
     )
-    if table.startswith("delta.`"):
-        writer.save(table.removeprefix("delta.`").removesuffix("`"))
+    path = delta_path(table)
+    if path is not None:
+        writer.save(path)
     else:
         writer.saveAsTable(table)
 

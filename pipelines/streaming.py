@@ -82,16 +82,16 @@ def _offset(spark: SparkSession, checkpoint: str, batch_id: int) -> str:
 def read_table_stream(spark: SparkSession, table: str) -> DataFrame:
     """New appends of ``table`` (Iceberg or Delta) as a stream; maintenance and rebuild commits are skipped."""
     if ledger.is_delta(table):
-        # OPTIMIZE commits change no data and are skipped by Delta's source itself; a rebuild's DELETE is skipped
-        # as Iceberg's delete snapshots are. About MAX_ROWS_PER_BATCH rows: one job commit is one file or a few.
+        # OPTIMIZE commits change no data and Delta's source skips them itself; commits that change rows
+        # (DELETE, MERGE) are skipped as Iceberg's delete and overwrite snapshots are. A batch is bounded by
+        # files: each job commit is one file or a few.
         reader = (
             spark.readStream.format("delta")
             .option("skipChangeCommits", "true")
             .option("maxFilesPerTrigger", str(MAX_FILES_PER_BATCH))
         )
-        if table.startswith("delta.`"):
-            return reader.load(table.removeprefix("delta.`").removesuffix("`"))
-        return reader.table(table)
+        path = ledger.delta_path(table)
+        return reader.load(path) if path is not None else reader.table(table)
     return (
         spark.readStream.format("iceberg")
         .option("streaming-skip-delete-snapshots", "true")
