@@ -20,7 +20,8 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,6 +210,26 @@ def write_once(spark: SparkSession, table: str, stamp: Stamp, write: Callable[[]
             )
             time.sleep(min(0.1 * 2**attempt, 5.0) * (1 + random.random()))
     return False
+
+
+def write_all(writes: Sequence[Callable[[], Any]], *, tables: Sequence[str]) -> None:
+    """Run independent stamped writes, one per table: side by side on Iceberg, one after another on Delta.
+
+    A micro-batch's commits to different tables need not wait for each other: each write's planning, file
+    I/O and catalog commit overlap the others'. On Iceberg each stamp stays with its own write (pyspark
+    pins every Python thread to a JVM thread, and ``CommitMetadata`` is thread-local); Delta takes its stamp
+    from session settings that all threads share, so there they run in order. Every write runs to its end
+    (each is exactly-once on its own); the first failure is then raised.
+    """
+    if len(writes) < 2 or any(is_delta(table) for table in tables):
+        for write in writes:
+            write()
+        return
+    with ThreadPoolExecutor(max_workers=len(writes), thread_name_prefix="telcopulse-write") as pool:
+        futures = [pool.submit(write) for write in writes]
+    for future in futures:
+        if (error := future.exception()) is not None:
+            raise error
 
 
 class _JavaCallable:

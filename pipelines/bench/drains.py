@@ -102,11 +102,16 @@ def drain_figures(settings: Settings, job: JobRun, *, expected_rows: int) -> dic
         "cpu_s_drain": round(drain_cpu, 2),
         "cpu_s_per_million": round(drain_cpu / drain.rows * MILLION, 1),
         "cpu_utilisation": round(drain_cpu / drain.span_s, 2) if drain.span_s else None,
+        "cpu_s_drain_by_thread": _rounded(usage.cpu_between_by_kind(drain.started, drain.ended)),
         "peak_rss_mb": round(usage.peak_rss_bytes / 2**20, 1),
         "batch_seconds": [round(b.seconds, 3) for b in batches],
         "batch_rows": [b.rows_in for b in batches],
         "phases_s": phase_totals(batches),
     }
+
+
+def _rounded(seconds: dict[str, float]) -> dict[str, float]:
+    return {kind: round(value, 2) for kind, value in seconds.items()}
 
 
 def _taken(settings: Settings, layer: str) -> tuple[int, int]:
@@ -137,15 +142,20 @@ def drain_layer(
     }
 
 
-def drain_together(
-    settings: Settings, layers: tuple[str, ...], *, expected_rows: int, timeout_s: float
-) -> tuple[dict[str, JobRun], dict[str, Any]]:
-    """Start every layer at once and wait until the backlog is through all of them; the jobs keep running.
+def start_together(settings: Settings, layers: tuple[str, ...]) -> dict[str, JobRun]:
+    """Start every layer's job at once; they keep running (``drain_together`` waits for the backlog)."""
+    return {layer: start_job(settings, layer) for layer in layers}
 
-    Cheaper than ``drain_layer`` (the JVMs start together and are reused afterwards), but the layers
-    share the machine, so the rates are not each layer's own: for the smoke run only.
+
+def drain_together(
+    settings: Settings, jobs: dict[str, JobRun], *, expected_rows: int, timeout_s: float
+) -> dict[str, Any]:
+    """Wait until the backlog is through every job started by ``start_together``; they keep running.
+
+    Cheaper than ``drain_layer`` (the JVMs start together, while the backlog is put, and are reused
+    afterwards), but the layers share the machine, so the rates are not each layer's own: for the smoke run.
     """
-    jobs = {layer: start_job(settings, layer) for layer in layers}
+    layers = tuple(jobs)
     deadline = time.time() + timeout_s
     expected = {layers[0]: expected_rows}
     for upstream, layer in zip(layers, layers[1:], strict=False):
@@ -157,8 +167,7 @@ def drain_together(
     for layer, job in jobs.items():
         if job.process.poll() is not None:
             raise RuntimeError(f"{layer} exited with {job.process.returncode}")
-    figures = {
+    return {
         layer: drain_figures(settings, job, expected_rows=expected[layer]) | {"shared_machine": True}
         for layer, job in jobs.items()
     }
-    return jobs, figures

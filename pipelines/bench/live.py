@@ -284,6 +284,7 @@ def _step_cost(jobs: dict[str, JobRun], start: float, end: float, records: int) 
             "cpu_s": round(cpu, 2),
             "cores": round(cpu / (end - start), 2) if end > start else None,
             "cpu_s_per_million": round(cpu / records * MILLION, 1) if records else None,
+            "cpu_s_by_thread": {k: round(v, 2) for k, v in job.usage.cpu_between_by_kind(start, end).items()},
         }
     return cost
 

@@ -1,7 +1,9 @@
 """CPU seconds and memory of a job's process tree, read from ``/proc`` (no psutil).
 
 A job is a Python process whose Spark driver is a child JVM; both count. A sampler thread walks the tree
-every ``interval_s`` and keeps, per process, its latest CPU time and its peak resident set (``VmHWM``).
+every ``interval_s`` and keeps, per process, its latest CPU time and its peak resident set (``VmHWM``);
+and, per thread, its CPU time under the kind of work its name says (``THREAD_KINDS``): how much of a job's
+CPU is the JIT compiler, the garbage collector, Spark's tasks, or the rest (driver, planning, commits).
 """
 
 from __future__ import annotations
@@ -41,14 +43,46 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
+# Thread names (Linux keeps their first 15 characters) of the HotSpot JVM and of Spark's executor.
+THREAD_KINDS = (
+    ("jit", ("C1 CompilerThre", "C2 CompilerThre")),
+    ("gc", ("GC Thread", "G1 ")),
+    ("spark_tasks", ("Executor task l",)),
+)
+
+
+def thread_kind(name: str) -> str:
+    """``jit``, ``gc``, ``spark_tasks`` or ``other`` for a thread called ``name``."""
+    return next((kind for kind, prefixes in THREAD_KINDS if name.startswith(prefixes)), "other")
+
+
+def _stat_cpu(text: str) -> float:
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15 of stat)
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """Per thread of one process: its kind and its CPU seconds (empty once the process is gone)."""
+    threads: dict[int, tuple[str, float]] = {}
+    try:
+        tasks = list((PROC / str(pid) / "task").iterdir())
+    except OSError:
+        return threads
+    for task in tasks:
+        try:
+            text = (task / "stat").read_text()
+        except OSError:
+            continue
+        threads[int(task.name)] = (thread_kind(text[text.index("(") + 1 : text.rindex(")")]), _stat_cpu(text))
+    return threads
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of one process (its own threads), or None once it is gone."""
     try:
-        text = (PROC / str(pid) / "stat").read_text()
+        return _stat_cpu((PROC / str(pid) / "stat").read_text())
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15 of stat)
 
 
 def peak_rss_bytes(pid: int) -> int | None:
@@ -69,10 +103,28 @@ class TreeUsage:
     samples: list[tuple[float, float]] = field(default_factory=list)  # (wall time, CPU s of the tree)
     peak_rss_by_pid: dict[int, int] = field(default_factory=dict)
     cpu_by_pid: dict[int, float] = field(default_factory=dict)
+    cpu_by_thread: dict[tuple[int, int], tuple[str, float]] = field(default_factory=dict)  # (pid, tid)
+    kind_samples: list[tuple[float, dict[str, float]]] = field(default_factory=list)  # (wall time, CPU s per kind)
 
     @property
     def cpu_s(self) -> float:
         return sum(self.cpu_by_pid.values())
+
+    @property
+    def cpu_s_by_kind(self) -> dict[str, float]:
+        """CPU seconds per kind of thread (``thread_kind``) over the tree's life so far."""
+        totals: dict[str, float] = {}
+        for kind, seconds in self.cpu_by_thread.values():
+            totals[kind] = totals.get(kind, 0.0) + seconds
+        return totals
+
+    def cpu_between_by_kind(self, start: float, end: float) -> dict[str, float]:
+        """CPU seconds per kind of thread between two wall-clock moments."""
+        between: dict[str, float] = {}
+        for kind in sorted({kind for _, by_kind in self.kind_samples for kind in by_kind}):
+            series = [(moment, by_kind.get(kind, 0.0)) for moment, by_kind in self.kind_samples]
+            between[kind] = _interpolate(series, end) - _interpolate(series, start)
+        return between
 
     @property
     def peak_rss_bytes(self) -> int:
@@ -127,7 +179,11 @@ class TreeSampler:
             rss = peak_rss_bytes(pid)
             if rss is not None:
                 usage.peak_rss_by_pid[pid] = max(rss, usage.peak_rss_by_pid.get(pid, 0))
-        usage.samples.append((time.time(), usage.cpu_s))
+            for tid, (kind, seconds) in thread_cpu(pid).items():
+                usage.cpu_by_thread[(pid, tid)] = (kind, seconds)
+        now = time.time()
+        usage.samples.append((now, usage.cpu_s))
+        usage.kind_samples.append((now, usage.cpu_s_by_kind))
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -110,8 +110,17 @@ def _phases(figures: dict[str, Any], layer: str) -> str | None:
     parts = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases if seconds >= 0.05)
     return (
         f"{layer} spent {parts} over {drain['batches']} batches of {drain['span_s']:.1f} s "
-        f"(first batch, JIT-cold: {drain['first_batch_s']:.1f} s)"
+        f"(first batch, JIT-cold: {drain['first_batch_s']:.1f} s){_cpu_split(drain.get('cpu_s_drain_by_thread'))}"
     )
+
+
+def _cpu_split(by_thread: dict[str, float] | None) -> str:
+    """``; CPU: jit 45%, spark_tasks 30%, ...``: what a job's CPU went to, by kind of thread."""
+    total = sum((by_thread or {}).values())
+    if not by_thread or total <= 0:
+        return ""
+    shares = sorted(by_thread.items(), key=lambda item: -item[1])
+    return "; CPU: " + ", ".join(f"{kind} {seconds / total:.0%}" for kind, seconds in shares)
 
 
 def _live_bottleneck(figures: dict[str, Any]) -> str | None:
@@ -132,10 +141,15 @@ def _live_bottleneck(figures: dict[str, Any]) -> str | None:
     )
     used = sum(((step.get("cost") or {}).get(layer) or {}).get("cores") or 0.0 for layer in timed)
     cores = _get(figures, "machine", "cores")
+    by_thread: dict[str, float] = {}
+    for layer in timed:
+        for kind, seconds in (((step.get("cost") or {}).get(layer) or {}).get("cpu_s_by_thread") or {}).items():
+            by_thread[kind] = by_thread.get(kind, 0.0) + seconds
     return (
         f"bottleneck {slowest}: at {step['rate']:.0f} records/s {per_layer}; the jobs used {used:.2f} of "
-        f"{cores or '?'} cores. Each micro-batch pays a fixed latency (planning, several Spark actions, one "
-        "catalog commit per table) that grows the batches, and with them the lag"
+        f"{cores or '?'} cores{_cpu_split(by_thread)}. Each micro-batch pays a fixed cost (planning, "
+        "code generation and its JIT compilation, several Spark actions, one catalog commit per table) "
+        "that grows the batches, and with them the lag"
     )
 
 

@@ -81,11 +81,11 @@ class BenchConfig:
     def smoke(cls) -> BenchConfig:
         return cls(
             mode="smoke",
-            records=4000,
+            records=2000,
             put_producers=1,
             drain_idle_s=1.0,
             drain_timeout_s=300.0,
-            steps=(StepPlan(500.0, 4.0, freshness=True),),
+            steps=(StepPlan(2000.0, 0.5, freshness=True),),  # a burst: one batch per layer to catch up
             warmup_records=0,
             poll_s=0.5,
             catch_up_bound_s=30.0,
@@ -102,17 +102,25 @@ def _backlog(config: BenchConfig, root: Path, jsonl: Path) -> dict[str, Any]:
     """Stage 1: kinesalite's ceilings, then each layer's drain of the backlog, in one home."""
     figures: dict[str, Any] = {}
     with local_stack(root / "backlog", shards=config.shards, trigger_seconds=config.trigger_seconds) as settings:
-        log.info("kinesis: putting %d records with %d producers", config.records, config.put_producers)
-        put = drains.put_ceiling(settings, jsonl, records=config.records, producers=config.put_producers)
-        log.info("kinesis: read back by a bare reader")
-        bare = drains.bare_read(settings, records=config.records, max_records=settings.bronze_max_batch_records)
-        figures["kinesis"] = {"put": put, "bare_read": bare}
-        if config.shared_jobs:
-            log.info("bronze, silver and gold: draining the backlog together")
-            jobs, figures["drain"] = drains.drain_together(
-                settings, live.LAYERS, expected_rows=put["records"], timeout_s=config.drain_timeout_s
-            )
-            figures["live"] = _live(config, settings, root, jobs=jobs)
+        # A smoke run starts its jobs first: their JVMs come up while the backlog is put and read back.
+        jobs = drains.start_together(settings, live.LAYERS) if config.shared_jobs else {}
+        try:
+            log.info("kinesis: putting %d records with %d producers", config.records, config.put_producers)
+            put = drains.put_ceiling(settings, jsonl, records=config.records, producers=config.put_producers)
+            log.info("kinesis: read back by a bare reader")
+            bare = drains.bare_read(settings, records=config.records, max_records=settings.bronze_max_batch_records)
+            figures["kinesis"] = {"put": put, "bare_read": bare}
+            if jobs:
+                log.info("bronze, silver and gold: draining the backlog together")
+                figures["drain"] = drains.drain_together(
+                    settings, jobs, expected_rows=put["records"], timeout_s=config.drain_timeout_s
+                )
+        except BaseException:
+            for job in jobs.values():
+                job.stop()
+            raise
+        if jobs:
+            figures["live"] = _live(config, settings, root, jobs=jobs)  # stops the jobs
         else:
             figures["drain"] = {}
             expected = put["records"]

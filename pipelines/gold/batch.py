@@ -11,8 +11,9 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -34,6 +35,30 @@ log = logging.getLogger(__name__)
 WRITER = "gold"
 SOURCE_RANGE = "telcopulse.source-range"
 LATE_ROWS = "telcopulse.late-rows"
+
+
+SILVER_COLUMNS = (
+    "event_time",
+    "processed_time",
+    "operator",
+    "signal",
+    "gps_precision_m",
+    "postal_code",
+    "status",
+    "status_name",
+    "device_id",
+)
+
+
+@dataclass(frozen=True)
+class AdditiveMerge:
+    """One KPI table's MERGE of a batch: its deltas, the keys they match on, the columns they add to."""
+
+    table: str
+    deltas: DataFrame
+    keys: tuple[str, ...]
+    sums: tuple[str, ...]
+    extra_updates: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,72 +157,53 @@ class GoldBatch:
         phases = Phases()
         spark = silver.sparkSession
         now = datetime.now(UTC)
-        stats = silver.agg(
-            F.count(F.lit(1)),
-            F.min("event_time"),
-            F.max("event_time"),
-            F.sum(F.when(F.col("event_time") < F.lit(now - self._late_after), 1).otherwise(0)),
-            F.min("processed_time"),
-        ).first()
-        assert stats is not None
-        rows, first_event, last_event, late = int(stats[0]), stats[1], stats[2], int(stats[3] or 0)
-        if rows == 0:
-            return
-        phases.mark("stats")
-        extra = {LATE_ROWS: str(late)}
-        if callable(self._source_range):
-            extra[SOURCE_RANGE] = str(self._source_range(batch_id))
-        stamp = ledger.Stamp(WRITER, self._query_id, batch_id, extra)
-        lo = first_event - timedelta(seconds=self._seconds)
-        hi = last_event
-        silver = silver.select(
-            "event_time",
-            "operator",
-            "signal",
-            "gps_precision_m",
-            "postal_code",
-            "status",
-            "status_name",
-            "device_id",
-        ).persist()
+        silver = silver.select(*SILVER_COLUMNS).persist()
         try:
-            self._merge(
-                spark,
-                stamp,
-                self._tables.operator_kpis,
-                operator_kpi_deltas(silver, seconds=self._seconds, updated_at=now),
-                keys=("window_start", "operator"),
-                sums=("signal_sum", "signal_count", "precision_sum", "precision_count"),
-                extra_updates=KPI_AVERAGES,
-                lo=lo,
-                hi=hi,
+            stats = silver.agg(
+                F.count(F.lit(1)),
+                F.min("event_time"),
+                F.max("event_time"),
+                F.sum(F.when(F.col("event_time") < F.lit(now - self._late_after), 1).otherwise(0)),
+                F.min("processed_time"),
+            ).first()
+            assert stats is not None
+            rows, first_event, last_event, late = int(stats[0]), stats[1], stats[2], int(stats[3] or 0)
+            if rows == 0:
+                return
+            phases.mark("stats")
+            extra = {LATE_ROWS: str(late)}
+            if callable(self._source_range):
+                extra[SOURCE_RANGE] = str(self._source_range(batch_id))
+            stamp = ledger.Stamp(WRITER, self._query_id, batch_id, extra)
+            lo = first_event - timedelta(seconds=self._seconds)
+            hi = last_event
+            merges = [
+                AdditiveMerge(
+                    self._tables.operator_kpis,
+                    operator_kpi_deltas(silver, seconds=self._seconds, updated_at=now),
+                    keys=("window_start", "operator"),
+                    sums=("signal_sum", "signal_count", "precision_sum", "precision_count"),
+                    extra_updates=KPI_AVERAGES,
+                ),
+                AdditiveMerge(
+                    self._tables.postal_status_counts,
+                    postal_status_deltas(silver, seconds=self._seconds, updated_at=now),
+                    keys=("window_start", "postal_code", "status", "status_name"),
+                    sums=("event_count",),
+                ),
+                AdditiveMerge(
+                    self._tables.postal_window_health,
+                    postal_health_deltas(silver, seconds=self._seconds, updated_at=now),
+                    keys=("window_start", "postal_code"),
+                    sums=("readings", "bad_readings"),
+                    extra_updates={"device_ids": "array_sort(array_union(t.device_ids, s.device_ids))"},
+                ),
+            ]
+            ledger.write_all(
+                [partial(self._merge, spark, stamp, m, lo=lo, hi=hi) for m in merges],
+                tables=[m.table for m in merges],
             )
-            phases.mark("merge_operator_kpis")
-            crash_point("gold.after-kpis", batch_id)
-            self._merge(
-                spark,
-                stamp,
-                self._tables.postal_status_counts,
-                postal_status_deltas(silver, seconds=self._seconds, updated_at=now),
-                keys=("window_start", "postal_code", "status", "status_name"),
-                sums=("event_count",),
-                extra_updates={},
-                lo=lo,
-                hi=hi,
-            )
-            phases.mark("merge_postal_status_counts")
-            self._merge(
-                spark,
-                stamp,
-                self._tables.postal_window_health,
-                postal_health_deltas(silver, seconds=self._seconds, updated_at=now),
-                keys=("window_start", "postal_code"),
-                sums=("readings", "bad_readings"),
-                extra_updates={"device_ids": "array_sort(array_union(t.device_ids, s.device_ids))"},
-                lo=lo,
-                hi=hi,
-            )
-            phases.mark("merge_postal_window_health")
+            phases.mark("merge_kpis_counts_health")
             crash_point("gold.after-health", batch_id)
             self._recompute_outages(spark, stamp, silver, lo=lo, hi=hi, now=now)
             phases.mark("merge_postal_outages")
@@ -218,22 +224,14 @@ class GoldBatch:
         )
 
     def _merge(
-        self,
-        spark: SparkSession,
-        stamp: ledger.Stamp,
-        table: str,
-        deltas: DataFrame,
-        *,
-        keys: tuple[str, ...],
-        sums: tuple[str, ...],
-        extra_updates: dict[str, str],
-        lo: datetime,
-        hi: datetime,
+        self, spark: SparkSession, stamp: ledger.Stamp, merge: AdditiveMerge, *, lo: datetime, hi: datetime
     ) -> None:
-        view = f"gold_deltas_{re.findall(r'[A-Za-z0-9_]+', table)[-1]}"  # the table's own name, either format
-        deltas.createOrReplaceTempView(view)
-        sql = additive_merge_sql(table, view, keys=keys, sums=sums, extra_updates=extra_updates, lo=lo, hi=hi)
-        ledger.run_once(spark, table, stamp, sql)
+        view = f"gold_deltas_{re.findall(r'[A-Za-z0-9_]+', merge.table)[-1]}"  # the table's own name, either format
+        merge.deltas.createOrReplaceTempView(view)
+        sql = additive_merge_sql(
+            merge.table, view, keys=merge.keys, sums=merge.sums, extra_updates=merge.extra_updates, lo=lo, hi=hi
+        )
+        ledger.run_once(spark, merge.table, stamp, sql)
 
     def _recompute_outages(
         self,

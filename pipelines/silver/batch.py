@@ -120,17 +120,20 @@ class SilverBatch:
             counts = self._count(routed, params)
             phases.mark("parse_route")
             now = datetime.now(UTC)
-            duplicates = self._write_silver(routed, stamp, done[self._silver], now, counts)
-            phases.mark("dedup_write_silver")
-            crash_point("silver.after-silver", batch_id)
-            if not done[self._quarantine]:
-                rejected = routed.where(F.size(schema.REASONS) > 0)
-                ledger.append_once(
-                    to_quarantine_rows(rejected, suite_version=self._suite_version, quarantined_at=now),
-                    self._quarantine,
-                    stamp,
-                )
-            phases.mark("write_quarantine")
+            written: dict[str, int] = {}
+
+            def write_silver() -> None:
+                written["duplicates"] = self._write_silver(routed, stamp, done[self._silver], now, counts)
+                crash_point("silver.after-silver", batch_id)
+
+            def write_quarantine() -> None:
+                if not done[self._quarantine]:
+                    self._write_quarantine(routed, stamp, now)
+
+            # The two commits are independent: side by side (see ``ledger.write_all``).
+            ledger.write_all([write_silver, write_quarantine], tables=[self._silver, self._quarantine])
+            duplicates = written["duplicates"]
+            phases.mark("write_silver_quarantine")
             crash_point("silver.after-quarantine", batch_id)
             if not done[self._dq]:
                 outcomes = self._validate(routed, params, counts)
@@ -201,6 +204,13 @@ class SilverBatch:
             done = ledger.committed_summary(routed.sparkSession, self._silver, stamp)
             self.rows_written += _added_records(done) if wrote else 0
         return counts.rows_valid - _added_records(done)
+
+    def _write_quarantine(self, routed: DataFrame, stamp: ledger.Stamp, now: datetime) -> None:
+        """Append the batch's rejected rows with their reasons (an empty commit still records the batch)."""
+        rejected = routed.where(F.size(schema.REASONS) > 0)
+        ledger.append_once(
+            to_quarantine_rows(rejected, suite_version=self._suite_version, quarantined_at=now), self._quarantine, stamp
+        )
 
     def _validate(
         self, routed: DataFrame, params: Mapping[str, Any], counts: BatchCounts

@@ -71,19 +71,24 @@ def test_a_missed_target_names_where_the_time_goes() -> None:
         "batches": 2,
         "first_batch_s": 1.0,
         "phases_s": {"stats": 0.2, "merge_operator_kpis": 0.9, "merge_postal_outages": 0.4},
+        "cpu_s_drain_by_thread": {"jit": 3.0, "spark_tasks": 1.0, "other": 1.0, "gc": 0.0},
     }
     figures["live"]["steps"][0]["batches"] = {
         "bronze": {"mean_s": 1.0, "mean_rows": 500.0},
         "silver": {"mean_s": 9.0, "mean_rows": 5000.0},
         "gold": {"mean_s": 6.0, "mean_rows": 5000.0},
     }
+    for layer, cost in figures["live"]["steps"][0]["cost"].items():
+        cost["cpu_s_by_thread"] = {"jit": 2.0, "other": 1.0 if layer == "gold" else 0.0}
 
     _, misses = judge(figures)
 
     gold = next(m for m in misses if m.startswith("gold drain"))
     assert "merge_operator_kpis 0.9 s, merge_postal_outages 0.4 s, stats 0.2 s" in gold
+    assert "CPU: jit 60%, spark_tasks 20%, other 20%, gc 0%" in gold
     freshness = next(m for m in misses if m.startswith("gold freshness"))
     assert "bottleneck silver" in freshness and "9.0 s per batch of 5000 rows" in freshness
+    assert "CPU: jit 86%, other 14%" in freshness
 
 
 def test_judge_marks_a_stage_that_did_not_run_as_missed() -> None:
