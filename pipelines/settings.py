@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     max_freshness_seconds: int = 300
     min_dq_pass_rate: float = 0.95
 
+    # JVM options of a local Spark driver. C1 only: Spark generates and compiles new code for every
+    # micro-batch (its constants are inlined), and HotSpot's optimizing C2 compiler then spent more CPU
+    # than the jobs' own work on a 2-core machine (`telcopulse bench` reports CPU per thread kind).
+    jvm_options: str = "-XX:TieredStopAtLevel=1"
     extra_spark_conf: dict[str, str] = Field(default_factory=dict)
 
     def model_post_init(self, __context: Any) -> None:

@@ -146,7 +146,7 @@ def build_spark(settings: Settings, app_name: str, *, cores: int = 2) -> SparkSe
             "spark.ui.showConsoleProgress": "false",
             "spark.driver.memory": "3g",
             "spark.sql.warehouse.dir": str(settings.home / "spark-warehouse"),
-            "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.home / 'derby'}",
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.home / 'derby'} {settings.jvm_options}",
             "spark.sql.streaming.stateStore.providerClass": (
                 "org.apache.spark.sql.execution.streaming.state.HDFSBackedStateStoreProvider"
             ),

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.bench.joblogs import Batch
-from pipelines.bench.live import _lag_floor, _slope
+from pipelines.bench.live import _lag_floor, _slope, lag_growth_rps
 
 
 def _gold(commits: list[tuple[float, int]]) -> list[Batch]:
@@ -32,3 +32,12 @@ def test_a_pipeline_falling_behind_has_a_growing_lag_floor() -> None:
 def test_no_slope_from_fewer_than_two_commits() -> None:
     assert _slope([]) is None
     assert _slope([(10.0, 5)]) is None
+
+
+def test_batches_growing_to_a_new_rate_are_not_falling_behind() -> None:
+    """A step up to 1,000 records/s: gold's batches grow (lag floor rising) until they take 10 s of records,
+    then merge 10,000 every 10 s: the second half's floor is flat, so the pipeline keeps up."""
+    gold = _gold([(10.0, 2_000), (20.0, 6_000), (30.0, 8_000), (40.0, 10_000), (50.0, 10_000), (60.0, 10_000)])
+
+    assert _slope(_lag_floor(1000.0, 60_000, gold, 0.0, 0.0, 60.0)) > 50
+    assert lag_growth_rps(1000.0, 60_000, gold, 0.0, 60.0) == pytest.approx(0.0)

@@ -26,6 +26,8 @@ def test_a_busy_thread_is_sampled_under_its_kind() -> None:
 
     busy = threading.Thread(target=spin, name="spin")
     with TreeSampler(os.getpid(), interval_s=0.05) as sampler:
+        while not sampler.usage.kind_samples:  # a first sample before the thread spins
+            time.sleep(0.01)
         busy.start()
         spun.wait()
         time.sleep(0.3)
