@@ -1,5 +1,8 @@
 """One gold micro-batch: additive deltas MERGEd into the KPI tables, then outages recomputed where touched.
 
+The three additive MERGEs are independent and run side by side (``ledger.write_all``); the outage MERGE
+reads window health, so it runs after them.
+
 Every MERGE is stamped (query id, batch id, source range) and skipped when its stamp is already in the
 table, so a replayed batch never counts twice. The ON clause bounds the target to the batch's windows,
 so a MERGE reads the few day-partitions the batch touches, not the table.
@@ -177,28 +180,7 @@ class GoldBatch:
             stamp = ledger.Stamp(WRITER, self._query_id, batch_id, extra)
             lo = first_event - timedelta(seconds=self._seconds)
             hi = last_event
-            merges = [
-                AdditiveMerge(
-                    self._tables.operator_kpis,
-                    operator_kpi_deltas(silver, seconds=self._seconds, updated_at=now),
-                    keys=("window_start", "operator"),
-                    sums=("signal_sum", "signal_count", "precision_sum", "precision_count"),
-                    extra_updates=KPI_AVERAGES,
-                ),
-                AdditiveMerge(
-                    self._tables.postal_status_counts,
-                    postal_status_deltas(silver, seconds=self._seconds, updated_at=now),
-                    keys=("window_start", "postal_code", "status", "status_name"),
-                    sums=("event_count",),
-                ),
-                AdditiveMerge(
-                    self._tables.postal_window_health,
-                    postal_health_deltas(silver, seconds=self._seconds, updated_at=now),
-                    keys=("window_start", "postal_code"),
-                    sums=("readings", "bad_readings"),
-                    extra_updates={"device_ids": "array_sort(array_union(t.device_ids, s.device_ids))"},
-                ),
-            ]
+            merges = self._additive_merges(silver, now)
             ledger.write_all(
                 [partial(self._merge, spark, stamp, m, lo=lo, hi=hi) for m in merges],
                 tables=[m.table for m in merges],
@@ -222,6 +204,31 @@ class GoldBatch:
             lag_s=lag_seconds(stats[4]),
             phases=phases.seconds,
         )
+
+    def _additive_merges(self, silver: DataFrame, now: datetime) -> list[AdditiveMerge]:
+        """The batch's deltas for the three additive KPI tables (independent of each other)."""
+        return [
+            AdditiveMerge(
+                self._tables.operator_kpis,
+                operator_kpi_deltas(silver, seconds=self._seconds, updated_at=now),
+                keys=("window_start", "operator"),
+                sums=("signal_sum", "signal_count", "precision_sum", "precision_count"),
+                extra_updates=KPI_AVERAGES,
+            ),
+            AdditiveMerge(
+                self._tables.postal_status_counts,
+                postal_status_deltas(silver, seconds=self._seconds, updated_at=now),
+                keys=("window_start", "postal_code", "status", "status_name"),
+                sums=("event_count",),
+            ),
+            AdditiveMerge(
+                self._tables.postal_window_health,
+                postal_health_deltas(silver, seconds=self._seconds, updated_at=now),
+                keys=("window_start", "postal_code"),
+                sums=("readings", "bad_readings"),
+                extra_updates={"device_ids": "array_sort(array_union(t.device_ids, s.device_ids))"},
+            ),
+        ]
 
     def _merge(
         self, spark: SparkSession, stamp: ledger.Stamp, merge: AdditiveMerge, *, lo: datetime, hi: datetime

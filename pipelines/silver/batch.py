@@ -1,4 +1,4 @@
-"""One silver micro-batch: transforms in order, then stamped commits to silver, quarantine and dq_results."""
+"""One silver micro-batch: transforms in order, then stamped commits to silver and quarantine, then dq_results."""
 
 from __future__ import annotations
 
