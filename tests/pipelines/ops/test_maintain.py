@@ -156,6 +156,7 @@ def test_maintenance_keeps_what_the_ledger_and_a_stream_reader_need(
         _read_stream(spark, table, checkpoint, tmp_path / "first")
 
 
+@pytest.mark.slow  # about 6 minutes on 2 cores, most of the default run's budget: CI runs it in the slow suite
 def test_delta_maintenance_keeps_the_ledger_the_stream_reader_and_the_results(
     spark: SparkSession, settings: Settings, tmp_path: Path
 ) -> None:
