@@ -7,7 +7,7 @@ already and is skipped, so a replay after a crash never commits twice.
 
 Where the stamp lives depends on the table format (``settings.table_format``):
 - Iceberg: the snapshot summary (``snapshot-property.*`` write options; ``CommitMetadata`` for SQL writes),
-  read back from the ``<table>.snapshots`` metadata table.
+  read back from the table's snapshots (newest first, through Iceberg's Java API).
 - Delta Lake: the commit's ``userMetadata`` (a JSON object of the same properties), read back with
   ``DESCRIBE HISTORY``; and Delta's own idempotent-write marker on top (``txnAppId`` = writer/query id,
   ``txnVersion`` = batch id), so Delta itself also refuses a batch it has seen.
@@ -92,11 +92,7 @@ def last_stamp(spark: SparkSession, table: str, writer: str) -> dict[str, str] |
     """Summary of ``writer``'s newest commit of ``table``, or None if it never committed."""
     if is_delta(table):
         return _delta_stamp(spark, table, F.col("stamp")[WRITER] == writer)
-    rows = spark.sql(
-        f"SELECT summary FROM {table}.snapshots WHERE summary['{WRITER}'] = '{writer}' "
-        "ORDER BY committed_at DESC, snapshot_id DESC LIMIT 1"
-    ).collect()
-    return dict(rows[0]["summary"]) if rows else None
+    return _iceberg_stamp(spark, table, writer)
 
 
 def is_committed(spark: SparkSession, table: str, stamp: Stamp) -> bool:
@@ -116,11 +112,40 @@ def committed_summary(spark: SparkSession, table: str, stamp: Stamp) -> dict[str
             & (stamped[QUERY_ID] == stamp.query_id)
             & (stamped[BATCH_ID] == str(stamp.batch_id)),
         )
-    rows = spark.sql(
-        f"SELECT summary FROM {table}.snapshots WHERE summary['{WRITER}'] = '{stamp.writer}' "
-        f"AND summary['{QUERY_ID}'] = '{stamp.query_id}' AND summary['{BATCH_ID}'] = '{stamp.batch_id}' LIMIT 1"
-    ).collect()
-    return dict(rows[0]["summary"]) if rows else None
+    return _iceberg_stamp(spark, table, stamp.writer, exactly=stamp)
+
+
+def _iceberg_stamp(
+    spark: SparkSession, table: str, writer: str, *, exactly: Stamp | None = None
+) -> dict[str, str] | None:
+    """The summary of ``writer``'s newest commit of ``table`` (or of the commit carrying exactly ``exactly``).
+
+    Read from the table's metadata through Iceberg's own API, newest snapshot first: the commit sought is
+    almost always among the newest, so this reads one or two snapshots where a query on ``<table>.snapshots``
+    planned and ran a Spark job over all of them (several times per micro-batch). Every kept snapshot
+    counts, as in ``<table>.snapshots``. A query's batches commit in order, so once the walk reaches an
+    earlier batch of the same query, the exact batch is not in the table.
+    """
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    session = spark._jsparkSession
+    # Table names resolve against the session of the calling JVM thread (a writer thread has none yet).
+    jvm.org.apache.spark.sql.SparkSession.setActiveSession(session)
+    snapshots = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(session, table).snapshots()
+    for index in range(snapshots.size() - 1, -1, -1):
+        summary = snapshots.get(index).summary()
+        if summary.get(WRITER) != writer:
+            continue
+        if exactly is None:
+            return dict(summary)
+        if summary.get(QUERY_ID) != exactly.query_id:
+            continue
+        batch = int(summary.get(BATCH_ID) or -1)
+        if batch == exactly.batch_id:
+            return dict(summary)
+        if batch < exactly.batch_id:
+            return None
+    return None
 
 
 def _delta_stamp(spark: SparkSession, table: str, condition: Column) -> dict[str, str] | None:
@@ -152,7 +177,10 @@ def _append(df: DataFrame, table: str, stamp: Stamp) -> None:
     if is_delta(table):
         _delta_append(df, table, stamp)
         return
-    writer = df.writeTo(table)
+    # A micro-batch is written as its tasks hold it: Iceberg's default distribution shuffles it by partition
+    # (a batch is one day or two: one task) and then merges that into one task, so a whole batch was sorted
+    # and encoded on one core. Each task still sorts its rows by the table's sort order.
+    writer = df.writeTo(table).option("distribution-mode", "none")
     for key, value in stamp.properties().items():
         writer = writer.option(f"snapshot-property.{key}", value)
     writer.append()

@@ -158,8 +158,13 @@ def build_spark(settings: Settings, app_name: str, *, cores: int = 2) -> SparkSe
     return spark
 
 
-def dataframe_from_arrow(spark: SparkSession, table: pa.Table, schema: StructType) -> DataFrame:
+def dataframe_from_arrow(
+    spark: SparkSession, table: pa.Table, schema: StructType, *, partitions: int | None = None
+) -> DataFrame:
     """An Arrow table as a Spark DataFrame, handed to the JVM as Arrow batches (no pandas in between).
+
+    Each Arrow batch becomes one partition: the table is cut into ``partitions`` batches (default: the
+    session's parallelism), so that what follows runs on every core rather than in one task.
 
     ``createDataFrame(table.to_pandas())`` turns a binary column into one Python object per value and
     back to Arrow; this writes the table's own batches to the stream that ``createDataFrame`` would
@@ -171,7 +176,11 @@ def dataframe_from_arrow(spark: SparkSession, table: pa.Table, schema: StructTyp
     context = spark.sparkContext
     jvm = context._jvm
     assert jvm is not None
-    batches = table.combine_chunks().to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]
+    slices = max(1, partitions or context.defaultParallelism)
+    rows_per_batch = max(1, -(-table.num_rows // slices))
+    batches = table.combine_chunks().to_batches(max_chunksize=rows_per_batch) or [
+        pa.RecordBatch.from_pylist([], schema=table.schema)
+    ]
     java_batches = context._serialize_to_jvm(  # type: ignore[attr-defined]
         batches,
         ArrowStreamSerializer(),

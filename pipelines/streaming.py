@@ -16,8 +16,9 @@ from pipelines import ledger
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
-MAX_ROWS_PER_BATCH = 200_000
+MAX_ROWS_PER_BATCH = 250_000
 MAX_FILES_PER_BATCH = 100
+SPLIT_SIZE_BYTES = 4 * 1024 * 1024
 FIRST_PROGRESS_GRACE_S = 60.0
 
 
@@ -97,6 +98,7 @@ def read_table_stream(spark: SparkSession, table: str) -> DataFrame:
         .option("streaming-skip-delete-snapshots", "true")
         .option("streaming-skip-overwrite-snapshots", "true")
         .option("streaming-max-rows-per-micro-batch", str(MAX_ROWS_PER_BATCH))
+        .option("split-size", str(SPLIT_SIZE_BYTES))
         .load(table)
     )
 

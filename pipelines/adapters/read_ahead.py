@@ -25,8 +25,12 @@ class ReadAheadSource:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
         self._pending: tuple[dict[str, str], int, Future[StreamBatch]] | None = None
 
-    def read(self, positions: Mapping[str, str], *, max_records: int) -> StreamBatch:
-        """The batch after ``positions``: the one read ahead if it was read from there, else a fresh read."""
+    def read(self, positions: Mapping[str, str], *, max_records: int, ahead_records: int | None = None) -> StreamBatch:
+        """The batch after ``positions``: the one read ahead if it was read from there, else a fresh read.
+
+        The batch after it is then read ahead with ``ahead_records`` (default ``max_records``): a caller whose
+        first batch is kept small reads its second at full size.
+        """
         batch = None
         if self._pending is not None:
             read_from, read_max, future = self._pending
@@ -38,11 +42,8 @@ class ReadAheadSource:
             batch = self._inner.read(positions, max_records=max_records)
         if batch.size > 0:
             following = dict(batch.positions)
-            self._pending = (
-                following,
-                max_records,
-                self._executor.submit(self._inner.read, following, max_records=max_records),
-            )
+            size = ahead_records or max_records
+            self._pending = (following, size, self._executor.submit(self._inner.read, following, max_records=size))
         return batch
 
     def close(self) -> None:

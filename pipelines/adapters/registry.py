@@ -9,7 +9,7 @@ from pipelines.settings import Runtime, Settings
 
 def stream_source(settings: Settings) -> StreamSource:
     """kinesalite locally, Amazon Kinesis on AWS: the same boto3 reader, another endpoint."""
-    return BotoKinesisSource(kinesis_client(settings), settings.stream_name)
+    return BotoKinesisSource(kinesis_client(settings, raw_timestamps=True), settings.stream_name)
 
 
 def stream_sink(settings: Settings) -> StreamSink:

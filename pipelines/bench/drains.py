@@ -61,7 +61,7 @@ def put_ceiling(settings: Settings, jsonl: Path, *, records: int, producers: int
 
 def bare_read(settings: Settings, *, records: int, max_records: int) -> dict[str, Any]:
     """Read the whole stream back with the bronze job's own reader and nothing else: what kinesalite serves."""
-    source = BotoKinesisSource(kinesis_client(settings), settings.stream_name)
+    source = BotoKinesisSource(kinesis_client(settings, raw_timestamps=True), settings.stream_name)
     positions: dict[str, str] = {}
     read, calls, empty = 0, 0, 0
     started = time.time()

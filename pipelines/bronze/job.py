@@ -35,8 +35,6 @@ def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | 
     """Run until ``stop`` is set or no record arrived for ``until_idle_s``; returns records written."""
     stop = stop or Event()
     spark = build_spark(settings, "telcopulse-bronze")
-    # A batch is one day partition (one ingest_time): the default hash distribution only shuffles it to one task.
-    spark.conf.set("spark.sql.iceberg.distribution-mode", "none")
     bootstrap_tables(spark, settings)
     table = settings.table(BRONZE_EVENTS.identifier)
     source = ReadAheadSource(stream_source(settings))
@@ -49,7 +47,7 @@ def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | 
         phases = Phases()
         # The process's first batch runs JIT-cold and unoverlapped with a read: kept small, data lands sooner.
         limit = min(FIRST_BATCH_RECORDS if not written else 2**31, settings.bronze_max_batch_records)
-        batch = source.read(positions, max_records=limit)
+        batch = source.read(positions, max_records=limit, ahead_records=settings.bronze_max_batch_records)
         phases.mark("read_stream")
         if batch.size == 0:
             if until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s:

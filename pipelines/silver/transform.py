@@ -231,7 +231,8 @@ def drop_duplicate_events(df: DataFrame) -> DataFrame:
 
 def drop_seen_events(df: DataFrame, seen_event_ids: DataFrame) -> DataFrame:
     """Rows whose ``event_id`` is not among ``seen_event_ids`` (silver's ids within the dedup horizon)."""
-    return df.join(seen_event_ids.select("event_id").distinct(), on="event_id", how="left_anti")
+    # An anti join is indifferent to repeats on its right side: no distinct (an aggregation and a shuffle).
+    return df.join(seen_event_ids.select("event_id"), on="event_id", how="left_anti")
 
 
 def to_silver_rows(df: DataFrame, *, processed_time: datetime) -> DataFrame:

@@ -57,3 +57,27 @@ def test_a_read_ahead_from_other_positions_is_discarded() -> None:
     source.close()
 
     assert again.records.column("n").to_pylist() == first.records.column("n").to_pylist() == [0, 1, 2, 3, 4]
+
+
+def test_a_small_first_batch_is_followed_by_a_full_size_read_ahead() -> None:
+    inner = CountingSource(total=30)
+    source = ReadAheadSource(inner)
+
+    first = source.read({}, max_records=5, ahead_records=20)
+    second = source.read(first.positions, max_records=20, ahead_records=20)
+    source.close()
+
+    assert second.records.column("n").to_pylist() == list(range(5, 25))
+    assert inner.reads[:2] == [(0, 5), (5, 20)]
+
+
+def test_a_read_ahead_larger_than_the_next_ask_is_discarded() -> None:
+    """A batch must never exceed what the caller asks for: a bigger read-ahead is read again at the ask."""
+    inner = CountingSource(total=30)
+    source = ReadAheadSource(inner)
+
+    first = source.read({}, max_records=5, ahead_records=20)
+    second = source.read(first.positions, max_records=10)
+    source.close()
+
+    assert second.records.column("n").to_pylist() == list(range(5, 15))
