@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from pipelines import ledger
@@ -19,7 +19,7 @@ from pipelines.faults import crash_point
 from pipelines.logs import Phases, lag_seconds, log_batch
 from pipelines.settings import Settings
 from pipelines.silver import schema
-from pipelines.silver.rules import route_by_rules, rules_of, unexpected_counts
+from pipelines.silver.rules import Rule, bind_params, param_columns, route_by_rules, rules_of, unexpected_counts
 from pipelines.silver.transform import (
     canonical_operators,
     drop_duplicate_events,
@@ -29,6 +29,7 @@ from pipelines.silver.transform import (
     to_quarantine_rows,
     to_silver_rows,
 )
+from pipelines.spark import per_session
 
 log = logging.getLogger(__name__)
 WRITER = "silver"
@@ -97,8 +98,7 @@ class SilverBatch:
         spark = bronze.sparkSession
         stamp = ledger.Stamp(WRITER, self._query_id, batch_id)
         done = {
-            table: ledger.committed_summary(spark, table, stamp)
-            for table in (self._silver, self._quarantine, self._dq)
+            table: ledger.committed_summary(spark, table, stamp) for table in (self._silver, self._quarantine, self._dq)
         }
         if all(done.values()):
             log.info("silver batch %d already committed everywhere: skipped", batch_id)
@@ -138,9 +138,7 @@ class SilverBatch:
             if not done[self._dq]:
                 outcomes = self._validate(routed, params, counts)
                 phases.mark("validate")
-                ledger.append_once(
-                    self._dq_row(spark, stamp, counts, duplicates, outcomes, now), self._dq, stamp
-                )
+                ledger.append_once(self._dq_row(spark, stamp, counts, duplicates, outcomes, now), self._dq, stamp)
                 phases.mark("write_dq")
         finally:
             routed.unpersist()
@@ -159,14 +157,7 @@ class SilverBatch:
 
     def _count(self, routed: DataFrame, params: Mapping[str, Any]) -> BatchCounts:
         """Row counts and each rule's unexpected count, in one pass over the routed batch."""
-        row = routed.agg(
-            F.count(F.lit(1)).alias("rows_in"),
-            F.sum(F.when(F.size(schema.REASONS) == 0, 1).otherwise(0)).alias("rows_valid"),
-            F.sum(F.when(F.size(schema.EXTRA_FIELDS) > 0, 1).otherwise(0)).alias("extra"),
-            F.min(F.when(F.size(schema.REASONS) == 0, F.col("event_time"))).alias("first_valid_event"),
-            F.max(F.when(F.size(schema.REASONS) == 0, F.col("event_time"))).alias("last_valid_event"),
-            *unexpected_counts(self._rules, params),
-        ).first()
+        row = bind_params(routed, params).agg(*_count_columns(tuple(self._rules), tuple(sorted(params)))).first()
         assert row is not None
         rows_in, valid = int(row["rows_in"]), int(row["rows_valid"] or 0)
         unexpected = tuple(int(row[f"_unexpected_{index}"] or 0) for index in range(len(self._rules)))
@@ -212,9 +203,7 @@ class SilverBatch:
             to_quarantine_rows(rejected, suite_version=self._suite_version, quarantined_at=now), self._quarantine, stamp
         )
 
-    def _validate(
-        self, routed: DataFrame, params: Mapping[str, Any], counts: BatchCounts
-    ) -> list[ExpectationOutcome]:
+    def _validate(self, routed: DataFrame, params: Mapping[str, Any], counts: BatchCounts) -> list[ExpectationOutcome]:
         """The suite's outcome for the batch: GX itself when due (``gx_every_seconds``), else the rules' counts.
 
         The rules flag exactly GX's unexpected rows (tested on hostile batches), so their counts are GX's
@@ -266,6 +255,20 @@ class SilverBatch:
             [(o.expectation, o.severity, o.success, o.element_count, o.unexpected_count) for o in outcomes],
         )
         return spark.createDataFrame([row], DQ_RESULTS_SCHEMA)
+
+
+@per_session
+def _count_columns(rules: tuple[Rule, ...], names: tuple[str, ...]) -> list[Column]:
+    """``_count``'s aggregates over a routed batch with its parameters bound (``bind_params``)."""
+    valid = F.size(schema.REASONS) == 0
+    return [
+        F.count(F.lit(1)).alias("rows_in"),
+        F.sum(F.when(valid, 1).otherwise(0)).alias("rows_valid"),
+        F.sum(F.when(F.size(schema.EXTRA_FIELDS) > 0, 1).otherwise(0)).alias("extra"),
+        F.min(F.when(valid, F.col("event_time"))).alias("first_valid_event"),
+        F.max(F.when(valid, F.col("event_time"))).alias("last_valid_event"),
+        *unexpected_counts(list(rules), param_columns(names)),
+    ]
 
 
 def _added_records(summary: Mapping[str, str] | None) -> int:

@@ -8,6 +8,7 @@ A test proves, on hostile batches, that these predicates flag exactly GX's unexp
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import reduce
@@ -18,6 +19,7 @@ from pyspark.sql import functions as F
 
 from pipelines.silver import schema
 from pipelines.silver.transform import present
+from pipelines.spark import per_session
 
 CRITICAL = "critical"
 WARNING = "warning"
@@ -46,8 +48,11 @@ class Rule:
         return f"{self.column}:{self.type}"
 
     def unexpected(self, params: Mapping[str, Any]) -> Column:
-        """Predicate true for the rows GX counts as unexpected."""
+        """Predicate true for the rows GX counts as unexpected (a parameter: its value or a Column)."""
         return _PREDICATES[self.type](self.kwargs, params)
+
+    def __hash__(self) -> int:  # kwargs is a mapping: hash its JSON (rules key cached columns)
+        return hash((self.type, json.dumps(self.kwargs, sort_keys=True, default=str), self.severity))
 
 
 def _value(value: Any, params: Mapping[str, Any]) -> Any:
@@ -57,10 +62,11 @@ def _value(value: Any, params: Mapping[str, Any]) -> Any:
 
 
 def _literal_like(value: Any, column: str) -> Column:
-    """A bound as a literal of the column's type (timestamps arrive as ISO strings)."""
+    """A bound (a value or a parameter's Column) in the column's type (timestamps arrive as ISO strings)."""
+    bound = value if isinstance(value, Column) else F.lit(value)
     if column in _TIMESTAMP_COLUMNS:
-        return F.lit(value).cast("timestamp")
-    return F.lit(value)
+        return bound.cast("timestamp")
+    return bound
 
 
 _TIMESTAMP_COLUMNS = {f.name for f in schema.TYPED_FIELDS.fields if f.dataType.typeName() == "timestamp"}
@@ -106,9 +112,7 @@ def _match_regex(kwargs: Mapping[str, Any], params: Mapping[str, Any]) -> Column
 def _pair_in_set(kwargs: Mapping[str, Any], params: Mapping[str, Any]) -> Column:
     a, b = F.col(kwargs["column_A"]), F.col(kwargs["column_B"])
     pairs = [(x, y) for x, y in _value(kwargs["value_pairs_set"], params)]
-    in_set = reduce(
-        lambda acc, pair: acc | ((a == F.lit(pair[0])) & (b == F.lit(pair[1]))), pairs, F.lit(False)
-    )
+    in_set = reduce(lambda acc, pair: acc | ((a == F.lit(pair[0])) & (b == F.lit(pair[1]))), pairs, F.lit(False))
     return ~(a.isNull() & b.isNull()) & ~F.coalesce(in_set, F.lit(False))
 
 
@@ -122,13 +126,26 @@ _PREDICATES: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Column]]
 }
 
 
+_PARAMETER_KWARGS = {"min_value", "max_value"}
+
+
 def rules_of(suite: Mapping[str, Any]) -> list[Rule]:
-    """The suite's expectations as rules; refuses an expectation it cannot route."""
+    """The suite's expectations as rules; refuses an expectation it cannot route.
+
+    A suite parameter may stand for a bound only (``min_value``/``max_value``): routing binds parameters
+    as columns of the batch, so that the rules' expressions are built once per session.
+    """
     rules = []
     for expectation in suite["expectations"]:
         if expectation["type"] not in _PREDICATES:
+            raise UnsupportedExpectationError(f"no row predicate for {expectation['type']}: add one to rules.py")
+        parameterized = {
+            key for key, value in expectation["kwargs"].items() if isinstance(value, dict) and "$PARAMETER" in value
+        }
+        if parameterized - _PARAMETER_KWARGS:
             raise UnsupportedExpectationError(
-                f"no row predicate for {expectation['type']}: add one to rules.py"
+                f"{expectation['type']}: a suite parameter may stand for min_value or max_value only, "
+                f"not {sorted(parameterized - _PARAMETER_KWARGS)}"
             )
         rules.append(
             Rule(
@@ -160,10 +177,33 @@ def _reasons(rules: list[Rule], params: Mapping[str, Any]) -> Column:
     return present(flagged)
 
 
+def _param_column(name: str) -> str:
+    return f"_param_{name}"
+
+
+def bind_params(df: DataFrame, params: Mapping[str, Any]) -> DataFrame:
+    """``df`` with each suite parameter as a literal column, for expressions from ``param_columns``."""
+    return df.select("*", *[F.lit(value).alias(_param_column(name)) for name, value in sorted(params.items())])
+
+
+def param_columns(names: tuple[str, ...]) -> dict[str, Column]:
+    """Parameters as references to the columns ``bind_params`` adds (the optimizer folds them back in)."""
+    return {name: F.col(_param_column(name)) for name in names}
+
+
 def route_by_rules(df: DataFrame, *, rules: list[Rule], params: Mapping[str, Any]) -> DataFrame:
     """Add ``reasons`` (parse defects + failed critical rules: the row goes to quarantine) and ``warnings``."""
+    names = tuple(sorted(params))
+    routed = bind_params(df, params).select("*", *_routing_columns(tuple(rules), names))
+    return routed.drop(*[_param_column(name) for name in names])
+
+
+@per_session
+def _routing_columns(rules: tuple[Rule, ...], names: tuple[str, ...]) -> list[Column]:
+    params = param_columns(names)
     critical = [rule for rule in rules if rule.severity == CRITICAL]
     warnings = [rule for rule in rules if rule.severity != CRITICAL]
-    return df.withColumn(
-        schema.REASONS, F.array_distinct(F.concat(F.col(schema.DEFECTS), _reasons(critical, params)))
-    ).withColumn(schema.WARNINGS, _reasons(warnings, params))
+    return [
+        F.array_distinct(F.concat(F.col(schema.DEFECTS), _reasons(critical, params))).alias(schema.REASONS),
+        _reasons(warnings, params).alias(schema.WARNINGS),
+    ]

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from pipelines.errors import SchemaMismatchError
 from pipelines.silver import schema
+from pipelines.spark import per_session
 
 STATUS_NAMES = {
     0: "STATE_IN_SERVICE",
@@ -105,25 +106,33 @@ def _decode_payload(df: DataFrame) -> DataFrame:
     was repeated for each of its ~250 references (the defect arrays are evaluated without code
     generation, hence without common-subexpression elimination), which made silver ~10x slower.
     """
+    stages = _decode_columns(tuple(df.columns))
+    for columns in stages:
+        df = df.select(*columns)
+    return df
+
+
+@per_session
+def _decode_columns(passed: tuple[str, ...]) -> tuple[list[Column | str], ...]:
+    """The four selects of ``_decode_payload``; ``passed`` are the input's columns, carried along."""
     text = F.decode(F.col("data"), "UTF-8")
-    decoded = df.select(
-        "*", text.alias("_text"), (F.encode(text, "UTF-8") == F.col("data")).alias("_utf8")
-    ).select(
-        "*", F.from_json(F.when(F.col("_utf8"), F.col("_text")), "map<string,string>").alias(_FIELDS)
-    )
     fields = F.col(_FIELDS)
     payload_defect = (
         F.when(~F.col("_utf8"), F.lit("payload:not_utf8"))
         .when(fields.isNull() & F.get_json_object(F.col("_text"), "$").isNotNull(), F.lit("payload:not_an_object"))
         .when(fields.isNull(), F.lit("payload:not_json"))
     )
-    texts = decoded.select(
-        *df.columns,
-        fields,
-        payload_defect.alias("_payload_defect"),
-        *[_blank_to_null(fields.getItem(name)).alias(f"_raw_{name}") for name in _RAW_FIELDS],
+    return (
+        ["*", text.alias("_text"), (F.encode(text, "UTF-8") == F.col("data")).alias("_utf8")],
+        ["*", F.from_json(F.when(F.col("_utf8"), F.col("_text")), "map<string,string>").alias(_FIELDS)],
+        [
+            *passed,
+            fields,
+            payload_defect.alias("_payload_defect"),
+            *[_blank_to_null(fields.getItem(name)).alias(f"_raw_{name}") for name in _RAW_FIELDS],
+        ],
+        ["*", *[check for name in _NUMERIC_FIELDS for check in _number_checks(name)]],
     )
-    return texts.select("*", *[check for name in _NUMERIC_FIELDS for check in _number_checks(name)])
 
 
 def parse_events(df: DataFrame) -> DataFrame:
@@ -133,8 +142,12 @@ def parse_events(df: DataFrame) -> DataFrame:
     or not a JSON object yields NULL fields and a ``payload:*`` defect.
     """
     _require(df, "parse_events", ("data", *schema.BRONZE_POINTER))
-    decoded = _decode_payload(df.select("data", *schema.BRONZE_POINTER))
+    return _decode_payload(df.select("data", *schema.BRONZE_POINTER)).select(*_typed_columns())
 
+
+@per_session
+def _typed_columns() -> list[Column | str]:
+    """The typed reading, its defects and the bronze pointer, from ``_decode_payload``'s columns."""
     schema_version, v_defects = _number("schema_version", "schema_version", integer=True)
     lat, lat_defects = _number("lat", "lat", integer=False)
     lon, lon_defects = _number("long", "lon", integer=False)
@@ -170,7 +183,7 @@ def parse_events(df: DataFrame) -> DataFrame:
         *sat_defects,
         *precision_defects,
     ]
-    return decoded.select(
+    return [
         _raw("event_id").alias("event_id"),
         schema_version.alias("schema_version"),
         event_time.alias("event_time"),
@@ -193,7 +206,7 @@ def parse_events(df: DataFrame) -> DataFrame:
         present(defects).alias(schema.DEFECTS),
         "data",
         *schema.BRONZE_POINTER,
-    )
+    ]
 
 
 def operator_key(column: Column) -> Column:
@@ -213,20 +226,29 @@ def normalize_operator(df: DataFrame, *, canonical: Mapping[str, str]) -> DataFr
     _require(df, "normalize_operator", ("operator",))
     if not canonical:
         return df
-    lookup = F.create_map(*[F.lit(x) for pair in canonical.items() for x in pair])
-    canonical_name = F.element_at(lookup, operator_key(F.col("operator")))
-    return df.withColumn("operator", F.coalesce(canonical_name, F.col("operator")))
+    return df.withColumn("operator", _canonical_operator(tuple(canonical.items())))
+
+
+@per_session
+def _canonical_operator(canonical: tuple[tuple[str, str], ...]) -> Column:
+    lookup = F.create_map(*[F.lit(x) for pair in canonical for x in pair])
+    return F.coalesce(F.element_at(lookup, operator_key(F.col("operator"))), F.col("operator"))
 
 
 def drop_duplicate_events(df: DataFrame) -> DataFrame:
     """One row per ``event_id`` within a batch: the first that reached the stream (producer retries resend)."""
+    _require(df, "drop_duplicate_events", ("event_id", "arrival_time", "shard_id", "sequence_number"))
+    return df.withColumn("_rank", _arrival_rank()).where(F.col("_rank") == 1).drop("_rank")
+
+
+@per_session
+def _arrival_rank() -> Column:
     from pyspark.sql import Window
 
-    _require(df, "drop_duplicate_events", ("event_id", "arrival_time", "shard_id", "sequence_number"))
     first = Window.partitionBy("event_id").orderBy(
         F.col("arrival_time").asc_nulls_last(), "shard_id", F.col("sequence_number").cast("decimal(38,0)")
     )
-    return df.withColumn("_rank", F.row_number().over(first)).where(F.col("_rank") == 1).drop("_rank")
+    return F.row_number().over(first)
 
 
 def drop_seen_events(df: DataFrame, seen_event_ids: DataFrame) -> DataFrame:
@@ -237,10 +259,12 @@ def drop_seen_events(df: DataFrame, seen_event_ids: DataFrame) -> DataFrame:
 
 def to_silver_rows(df: DataFrame, *, processed_time: datetime) -> DataFrame:
     """Valid, deduplicated readings -> rows of ``telcopulse_silver.network_events``."""
-    return df.select(
-        *[F.col(f.name).cast(f.dataType) for f in schema.NETWORK_EVENTS.fields if f.name != "processed_time"],
-        F.lit(processed_time).cast("timestamp").alias("processed_time"),
-    )
+    return df.select(*_silver_casts(), F.lit(processed_time).cast("timestamp").alias("processed_time"))
+
+
+@per_session
+def _silver_casts() -> list[Column]:
+    return [F.col(f.name).cast(f.dataType) for f in schema.NETWORK_EVENTS.fields if f.name != "processed_time"]
 
 
 def to_quarantine_rows(df: DataFrame, *, suite_version: str, quarantined_at: datetime) -> DataFrame:

@@ -11,8 +11,15 @@ from expectations import SILVER_EVENTS, load_suite
 from pipelines.adapters.gx_validator import GxValidator, to_validation_frame
 from pipelines.producer.hostile import HOSTILE, payload
 from pipelines.silver import schema
-from pipelines.silver.rules import UnsupportedExpectationError, rules_of, unexpected_counts
-from tests.pipelines.silver.test_transform import PARAMS, routed
+from pipelines.silver.rules import (
+    UnsupportedExpectationError,
+    _routing_columns,
+    route_by_rules,
+    rules_of,
+    unexpected_counts,
+)
+from pipelines.silver.transform import parse_events
+from tests.pipelines.silver.test_transform import PARAMS, bronze, routed
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +80,32 @@ def test_unexpected_counts_equal_gx_outcomes(spark: SparkSession, validator: GxV
         for i, rule in enumerate(rules)
     ]
     assert ours == [(o.expectation, o.severity, o.success, o.element_count, o.unexpected_count) for o in gx]
+
+
+def test_a_suite_parameter_may_only_stand_for_a_bound() -> None:
+    suite = {
+        "expectations": [
+            {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "x", "regex": {"$PARAMETER": "r"}}}
+        ]
+    }
+
+    with pytest.raises(UnsupportedExpectationError, match="min_value or max_value only"):
+        rules_of(suite)
+
+
+def test_routing_built_once_per_session_still_binds_each_batchs_parameters(spark: SparkSession) -> None:
+    """The rules' columns are reused from batch to batch; each batch's own bound still decides."""
+    rules = tuple(rules_of(load_suite(SILVER_EVENTS)))
+    reading = bronze(spark, [payload(event_time="2026-11-23T10:30:00+00:00")])
+    too_far = "event_time:expect_column_values_to_be_between"
+
+    def reasons(max_event_time: str) -> list[str]:
+        row = route_by_rules(
+            parse_events(reading), rules=list(rules), params={"max_event_time": max_event_time}
+        ).first()
+        assert row is not None
+        return list(row[schema.REASONS])
+
+    assert too_far in reasons("2026-11-23T10:15:00+00:00")
+    assert too_far not in reasons("2026-11-23T10:45:00+00:00")
+    assert _routing_columns(rules, ("max_event_time",)) is _routing_columns(rules, ("max_event_time",))
