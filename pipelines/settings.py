@@ -77,7 +77,10 @@ class Settings(BaseSettings):
     # JVM options of a local Spark driver. C1 only: Spark generates and compiles new code for every
     # micro-batch (its constants are inlined), and HotSpot's optimizing C2 compiler then spent more CPU
     # than the jobs' own work on a 2-core machine (`telcopulse bench` reports CPU per thread kind).
-    jvm_options: str = "-XX:TieredStopAtLevel=1"
+    # C1 alone reserves a 48 MB code cache, which a job filled within a minute or two of micro-batches:
+    # HotSpot then stops compiling for good (every later batch runs interpreted) or, short of room for
+    # an adapter, fails a Spark thread and stops the job. Jobs plateau under 100 MB; 256 MB leaves room.
+    jvm_options: str = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
     extra_spark_conf: dict[str, str] = Field(default_factory=dict)
 
     def model_post_init(self, __context: Any) -> None:

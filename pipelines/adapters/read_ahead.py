@@ -7,12 +7,18 @@ from the positions it was read from, and otherwise (say, after a failed commit) 
 afresh. Positions still come only from the caller, so exactly-once is the caller's as before. The inner
 source is never used by two threads at once. A batch read ahead with a smaller ``max_records`` than the
 caller now asks for is still a valid batch, and is taken.
+
+Pacing: once a read comes back short of its limit (the stream is drained), the read after it waits until
+``pace_s`` after this one began, so that a trickle is committed once per period rather than in a commit
+every few hundred milliseconds; a backlog is read back to back.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from threading import Event
 
 from pipelines.ports import StreamBatch, StreamSource
 
@@ -24,13 +30,23 @@ class ReadAheadSource:
         self._inner = inner
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
         self._pending: tuple[dict[str, str], int, Future[StreamBatch]] | None = None
+        self._closing = Event()
 
-    def read(self, positions: Mapping[str, str], *, max_records: int, ahead_records: int | None = None) -> StreamBatch:
+    def read(
+        self,
+        positions: Mapping[str, str],
+        *,
+        max_records: int,
+        ahead_records: int | None = None,
+        pace_s: float = 0.0,
+    ) -> StreamBatch:
         """The batch after ``positions``: the one read ahead if it was read from there, else a fresh read.
 
         The batch after it is then read ahead with ``ahead_records`` (default ``max_records``): a caller whose
-        first batch is kept small reads its second at full size.
+        first batch is kept small reads its second at full size. If this batch is short of ``max_records``,
+        that read starts ``pace_s`` after this call.
         """
+        called = time.monotonic()
         batch = None
         if self._pending is not None:
             read_from, read_max, future = self._pending
@@ -43,10 +59,16 @@ class ReadAheadSource:
         if batch.size > 0:
             following = dict(batch.positions)
             size = ahead_records or max_records
-            self._pending = (following, size, self._executor.submit(self._inner.read, following, max_records=size))
+            start_at = called + pace_s if batch.size < max_records else called
+            self._pending = (following, size, self._executor.submit(self._read_at, start_at, following, size))
         return batch
 
+    def _read_at(self, start_at: float, positions: Mapping[str, str], max_records: int) -> StreamBatch:
+        self._closing.wait(max(0.0, start_at - time.monotonic()))
+        return self._inner.read(positions, max_records=max_records)
+
     def close(self) -> None:
+        self._closing.set()
         if self._pending is not None:
             self._pending[2].cancel()
             self._pending = None

@@ -19,6 +19,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from pipelines.settings import Settings
 log = logging.getLogger(__name__)
 LAYERS = ("bronze", "silver", "gold")
 MAX_RATE_PER_PRODUCER = 6000.0
+PROBE_LOOKBACK = timedelta(minutes=5)
 MILLION = 1_000_000
 
 
@@ -70,16 +72,21 @@ class ProbePoller:
 
         engine = DuckDBQueryEngine(self.settings)
         pattern = PROBE_PREFIX + "%"
+        # As the dashboard does, ask for recent windows only: a scan of the whole tables every poll would
+        # take CPU from the jobs being measured. Probes carry event times from the poller's start on.
+        since = datetime.now(UTC) - PROBE_LOOKBACK
         queries = {
-            "silver": "SELECT DISTINCT operator FROM telcopulse_silver.network_events WHERE operator LIKE ?",
-            "gold": "SELECT DISTINCT operator FROM telcopulse_gold.operator_kpis WHERE operator LIKE ?",
+            "silver": "SELECT DISTINCT operator FROM telcopulse_silver.network_events "
+            "WHERE event_time >= ? AND operator LIKE ?",
+            "gold": "SELECT DISTINCT operator FROM telcopulse_gold.operator_kpis "
+            "WHERE window_start >= ? AND operator LIKE ?",
         }
         try:
             while not self._stop.is_set():
                 for layer, sql in queries.items():
                     started = time.time()
                     try:
-                        names = engine.query(sql, [pattern]).column("operator").to_pylist()
+                        names = engine.query(sql, [since, pattern]).column("operator").to_pylist()
                     except QueryEngineError as exc:
                         log.debug("probe poll failed: %s", exc)
                         continue
@@ -392,5 +399,21 @@ def run_live(
         "seconds": round(ended - started, 1),
         "peak_rss_mb": {layer: round(job.usage.peak_rss_bytes / 2**20, 1) for layer, job in jobs.items()},
         "kinesalite_cpu_s": round(server_sampler.usage.cpu_s, 2) if server_sampler else None,
+        "jvm_warnings": jvm_warnings(settings),
         "window": [round(started, 3), round(ended, 3)],
     }
+
+
+JVM_WARNINGS = ("CodeCache is full", "OutOfMemoryError")
+
+
+def jvm_warnings(settings: Settings) -> dict[str, list[str]]:
+    """Per job, the JVM warnings its output holds: a full code cache turns HotSpot's compiler off for good."""
+    found: dict[str, list[str]] = {}
+    for layer in LAYERS:
+        path = settings.logs_dir / f"{layer}.out"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        found[layer] = [warning for warning in JVM_WARNINGS if warning in text]
+        if found[layer]:
+            log.warning("%s's JVM reported: %s; its figures are not representative", layer, found[layer])
+    return found

@@ -47,7 +47,13 @@ def run(settings: Settings, *, until_idle_s: float | None = None, stop: Event | 
         phases = Phases()
         # The process's first batch runs JIT-cold and unoverlapped with a read: kept small, data lands sooner.
         limit = min(FIRST_BATCH_RECORDS if not written else 2**31, settings.bronze_max_batch_records)
-        batch = source.read(positions, max_records=limit, ahead_records=settings.bronze_max_batch_records)
+        # A drained stream is read once per trigger period (one commit each), a backlog back to back.
+        batch = source.read(
+            positions,
+            max_records=limit,
+            ahead_records=settings.bronze_max_batch_records,
+            pace_s=settings.trigger_seconds,
+        )
         phases.mark("read_stream")
         if batch.size == 0:
             if until_idle_s is not None and time.monotonic() - idle_since >= until_idle_s:

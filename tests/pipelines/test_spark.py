@@ -12,6 +12,6 @@ def test_the_local_driver_runs_with_the_configured_jvm_options(spark: SparkSessi
     assert jvm is not None
     arguments = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
 
-    assert settings.jvm_options == "-XX:TieredStopAtLevel=1"
-    assert settings.jvm_options in arguments
+    assert settings.jvm_options.split() == ["-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=256m"]
+    assert all(option in arguments for option in settings.jvm_options.split())
     assert any(argument.startswith("-Dderby.system.home=") for argument in arguments)

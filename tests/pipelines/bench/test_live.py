@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pipelines.bench.joblogs import Batch
-from pipelines.bench.live import _lag_floor, _slope, lag_growth_rps
+from pipelines.bench.live import _lag_floor, _slope, jvm_warnings, lag_growth_rps
+from pipelines.settings import Settings
 
 
 def _gold(commits: list[tuple[float, int]]) -> list[Batch]:
@@ -41,3 +44,14 @@ def test_batches_growing_to_a_new_rate_are_not_falling_behind() -> None:
 
     assert _slope(_lag_floor(1000.0, 60_000, gold, 0.0, 0.0, 60.0)) > 50
     assert lag_growth_rps(1000.0, 60_000, gold, 0.0, 60.0) == pytest.approx(0.0)
+
+
+def test_a_full_code_cache_in_a_jobs_output_is_reported(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    settings.logs_dir.mkdir(parents=True)
+    (settings.logs_dir / "silver.out").write_text(
+        "[62.383s][warning][codecache] CodeCache is full. Compiler has been disabled.\n"
+    )
+    (settings.logs_dir / "gold.out").write_text("INFO batch layer=gold batch_id=1\n")
+
+    assert jvm_warnings(settings) == {"bronze": [], "silver": ["CodeCache is full"], "gold": []}

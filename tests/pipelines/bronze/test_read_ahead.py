@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from threading import Lock
 
@@ -81,3 +82,22 @@ def test_a_read_ahead_larger_than_the_next_ask_is_discarded() -> None:
     source.close()
 
     assert second.records.column("n").to_pylist() == list(range(5, 15))
+
+
+def test_after_a_short_batch_the_next_read_waits_for_the_period_and_a_full_one_does_not() -> None:
+    inner = CountingSource(total=25)
+    source = ReadAheadSource(inner)
+
+    began = time.monotonic()
+    full = source.read({}, max_records=10, pace_s=30.0)  # a backlog: the next read starts at once
+    second = source.read(full.positions, max_records=10, pace_s=0.5)
+    after_full = time.monotonic() - began
+    short = source.read(second.positions, max_records=10, pace_s=0.5)  # 20..24: drained
+    began_short = time.monotonic()
+    empty = source.read(short.positions, max_records=10, pace_s=0.5)
+    waited = time.monotonic() - began_short
+    source.close()
+
+    assert [b.size for b in (full, second, short, empty)] == [10, 10, 5, 0]
+    assert after_full < 5.0  # not the 30 s period: a full batch is followed at once
+    assert waited >= 0.4  # the read after the short batch began half a second after it
