@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     # than the jobs' own work on a 2-core machine (`telcopulse bench` reports CPU per thread kind).
     # C1 alone reserves a 48 MB code cache, which a job filled within a minute or two of micro-batches:
     # HotSpot then stops compiling for good (every later batch runs interpreted) or, short of room for
-    # an adapter, fails a Spark thread and stops the job. Jobs plateau under 100 MB; 256 MB leaves room.
+    # an adapter, fails a Spark thread and stops the job. Three minutes into a live run, jobs held 30-66 MB,
+    # growing ever slower: 256 MB leaves room.
     jvm_options: str = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
     extra_spark_conf: dict[str, str] = Field(default_factory=dict)
 

@@ -51,7 +51,7 @@ class Rule:
         """Predicate true for the rows GX counts as unexpected (a parameter: its value or a Column)."""
         return _PREDICATES[self.type](self.kwargs, params)
 
-    def __hash__(self) -> int:  # kwargs is a mapping: hash its JSON (rules key cached columns)
+    def __hash__(self) -> int:  # rules key the per-session column cache; kwargs is a mapping: hash its JSON
         return hash((self.type, json.dumps(self.kwargs, sort_keys=True, default=str), self.severity))
 
 
