@@ -179,13 +179,17 @@ class BotoKinesisSource:
                     self._exhausted.discard(shard_id)
             open_shards = [shard_id for shard_id in shard_ids if shard_id not in self._exhausted]
             # Each open shard gets an equal share of the batch, so that a backlog on one shard cannot
-            # starve the others now that a shard is read on while its pages come back full.
+            # starve the others now that a shard is read on while its pages come back full. What a
+            # caught-up shard leaves of its share goes to the shards that still had more, so that a
+            # backlog left on one shard fills the batch rather than trickling in once per trigger.
             share = -(-max_records // max(1, len(open_shards)))
-            for shard_id in open_shards:
-                budget = min(share, max_records - len(columns["data"]))
-                if budget <= 0:
-                    break
-                self._read_shard(shard_id, new_positions, columns, budget)
+            for shares in (share, max_records):
+                behind = []
+                for shard_id in open_shards:
+                    budget = min(shares, max_records - len(columns["data"]))
+                    if budget > 0 and self._read_shard(shard_id, new_positions, columns, budget):
+                        behind.append(shard_id)
+                open_shards = behind
         except (BotoCoreError, ClientError) as exc:
             # The server went away or an iterator expired: forget iterators, resume from positions.
             log.warning("kinesis read failed, will resume from committed positions: %s", exc)
@@ -200,7 +204,8 @@ class BotoKinesisSource:
 
     def _read_shard(
         self, shard_id: str, positions: dict[str, str], columns: dict[str, list[Any]], budget: int
-    ) -> None:
+    ) -> bool:
+        """Read ``shard_id`` into ``columns``, up to ``budget`` records; whether it may have more."""
         while budget > 0:
             limit = min(budget, MAX_GET_RECORDS)
             response = self._client.get_records(
@@ -228,7 +233,8 @@ class BotoKinesisSource:
             # MillisBehindLatest 0 (kinesalite always reports 0), so the shard is read on up to its budget.
             caught_up = response.get("MillisBehindLatest", 1) == 0 and len(records) < limit
             if not records or not next_iterator or caught_up:
-                return
+                return False
+        return True
 
     def close(self) -> None:
         self._iterators.clear()

@@ -33,7 +33,7 @@ class CountingSource:
 
 def test_batches_follow_the_callers_positions_and_a_smaller_read_ahead_is_taken() -> None:
     inner = CountingSource(total=30)
-    source = ReadAheadSource(inner)
+    source = ReadAheadSource(inner, depth=1)
 
     first = source.read({}, max_records=5)
     second = source.read(first.positions, max_records=10)  # read ahead with 5: still a valid batch
@@ -101,3 +101,80 @@ def test_after_a_short_batch_the_next_read_waits_for_the_period_and_a_full_one_d
     assert [b.size for b in (full, second, short, empty)] == [10, 10, 5, 0]
     assert after_full < 5.0  # not the 30 s period: a full batch is followed at once
     assert waited >= 0.4  # the read after the short batch began half a second after it
+
+
+def test_a_backlog_is_read_up_to_depth_batches_ahead_while_the_caller_writes() -> None:
+    inner = CountingSource(total=100)
+    source = ReadAheadSource(inner, depth=2)
+
+    first = source.read({}, max_records=10)
+    deadline = time.monotonic() + 5.0
+    while len(inner.reads) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the caller "writes" its batch; the reader goes on meanwhile
+    time.sleep(0.1)
+    read_while_writing = list(inner.reads)
+    second = source.read(first.positions, max_records=10)
+    third = source.read(second.positions, max_records=10)
+    source.close()
+
+    assert read_while_writing == [(0, 10), (10, 10), (20, 10)]  # two ahead, not more
+    assert [b.records.column("n").to_pylist() for b in (second, third)] == [
+        list(range(10, 20)),
+        list(range(20, 30)),
+    ]
+
+
+def test_batches_read_ahead_are_all_discarded_when_the_caller_asks_from_elsewhere() -> None:
+    inner = CountingSource(total=100)
+    source = ReadAheadSource(inner, depth=3)
+
+    first = source.read({}, max_records=10)
+    second = source.read(first.positions, max_records=10)
+    again = source.read(first.positions, max_records=10)  # second's commit failed: asked again
+    after = source.read(again.positions, max_records=10)
+    source.close()
+
+    assert again.records.column("n").to_pylist() == second.records.column("n").to_pylist() == list(range(10, 20))
+    assert after.records.column("n").to_pylist() == list(range(20, 30))
+
+
+def test_a_read_ahead_behind_a_short_batch_waits_for_the_period() -> None:
+    """At the end of a backlog the batch read after a short one is paced like any read after a short one."""
+    inner = CountingSource(total=15)
+    source = ReadAheadSource(inner, depth=2)
+
+    full = source.read({}, max_records=10, pace_s=0.5)  # reads 10..14 (short) and then, chained, 15..
+    short = source.read(full.positions, max_records=10, pace_s=0.5)
+    began = time.monotonic()
+    empty = source.read(short.positions, max_records=10, pace_s=0.5)
+    waited = time.monotonic() - began
+    source.close()
+
+    assert [b.size for b in (full, short, empty)] == [10, 5, 0]
+    assert waited >= 0.3  # the chained read waited half a second after the short one came back
+
+
+def test_a_failed_read_ahead_surfaces_once_and_the_next_read_starts_afresh() -> None:
+    class FailingOnce(CountingSource):
+        failed = False
+
+        def read(self, positions: Mapping[str, str], *, max_records: int) -> StreamBatch:
+            if positions.get("shard-0") == "10" and not self.failed:
+                self.failed = True
+                raise ConnectionError("stream went away")
+            return super().read(positions, max_records=max_records)
+
+    inner = FailingOnce(total=100)
+    source = ReadAheadSource(inner, depth=2)
+
+    first = source.read({}, max_records=10)
+    try:
+        source.read(first.positions, max_records=10)
+        raised = False
+    except ConnectionError:
+        raised = True
+    retried = source.read(first.positions, max_records=10)
+    source.close()
+
+    assert raised
+    assert retried.records.column("n").to_pylist() == list(range(10, 20))

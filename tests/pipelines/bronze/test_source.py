@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -43,3 +44,32 @@ def test_arrival_times_from_epoch_seconds_and_from_datetimes_agree() -> None:
 
     assert from_epoch.to_pylist() == [moment, None]
     assert from_epoch.equals(from_datetimes)
+
+
+def test_a_backlog_left_on_one_shard_fills_the_batch(kinesalite: Settings) -> None:
+    """Each shard gets an equal share first; what a caught-up shard leaves goes to the one still behind."""
+    client = kinesis_client(kinesalite)
+    shards = client.list_shards(StreamName=kinesalite.stream_name)["Shards"]
+    assert len(shards) == 2
+    low_end = int(shards[0]["HashKeyRange"]["EndingHashKey"])
+    low_keys = (key for key in (f"device-{i}" for i in range(1000)) if _hash_key(key) <= low_end)
+    high_keys = (key for key in (f"device-{i}" for i in range(1000)) if _hash_key(key) > low_end)
+    first_low, first_high = next(low_keys), next(high_keys)
+    records = [(first_low, b'{"n": %d}' % i) for i in range(40)] + [(first_high, b'{"n": %d}' % i) for i in range(5)]
+    assert BotoKinesisSink(client, kinesalite.stream_name).put(records).sent == 45
+    source = BotoKinesisSource(kinesis_client(kinesalite, raw_timestamps=True), kinesalite.stream_name)
+
+    first = source.read({}, max_records=30)
+    second = source.read(first.positions, max_records=30)
+    source.close()
+
+    assert first.size == 30  # 25 from the low shard, then 5 more for the high shard's unused share
+    assert sorted(first.records.column("shard_id").value_counts().to_pylist(), key=lambda c: c["counts"]) == [
+        {"values": shards[1]["ShardId"], "counts": 5},
+        {"values": shards[0]["ShardId"], "counts": 25},
+    ]
+    assert second.size == 15
+
+
+def _hash_key(partition_key: str) -> int:
+    return int(hashlib.md5(partition_key.encode()).hexdigest(), 16)  # noqa: S324 - Kinesis's own mapping
