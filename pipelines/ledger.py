@@ -28,6 +28,8 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from pipelines.spark import java_class
+
 WRITER = "telcopulse.writer"
 QUERY_ID = "telcopulse.query-id"
 BATCH_ID = "telcopulse.batch-id"
@@ -126,26 +128,35 @@ def _iceberg_stamp(
     counts, as in ``<table>.snapshots``. A query's batches commit in order, so once the walk reaches an
     earlier batch of the same query, the exact batch is not in the table.
     """
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
     session = spark._jsparkSession
     # Table names resolve against the session of the calling JVM thread (a writer thread has none yet).
-    jvm.org.apache.spark.sql.SparkSession.setActiveSession(session)
-    snapshots = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(session, table).snapshots()
+    java_class(spark, "org.apache.spark.sql.SparkSession").setActiveSession(session)
+    snapshots = java_class(spark, "org.apache.iceberg.spark.Spark3Util").loadIcebergTable(session, table).snapshots()
     for index in range(snapshots.size() - 1, -1, -1):
         summary = snapshots.get(index).summary()
         if summary.get(WRITER) != writer:
             continue
         if exactly is None:
-            return dict(summary)
+            return _as_dict(spark, summary)
         if summary.get(QUERY_ID) != exactly.query_id:
             continue
         batch = int(summary.get(BATCH_ID) or -1)
         if batch == exactly.batch_id:
-            return dict(summary)
+            return _as_dict(spark, summary)
         if batch < exactly.batch_id:
             return None
     return None
+
+
+def _as_dict(spark: SparkSession, summary: Any) -> dict[str, str]:
+    """A Java map of strings as a dict, in one round trip: Iceberg's JSON mapper writes it on the JVM side.
+
+    ``dict(java_map)`` walks py4j's iterator, which ends by raising ``NoSuchElementException`` in the JVM;
+    pyspark converts each such error, testing its class a dozen times by name (a search of every jar
+    each): 13 ms per summary on a quiet machine, against 0.7 ms this way.
+    """
+    mapper = java_class(spark, "org.apache.iceberg.util.JsonUtil").mapper()
+    return {str(key): str(value) for key, value in json.loads(mapper.writeValueAsString(summary)).items()}
 
 
 def _delta_stamp(spark: SparkSession, table: str, condition: Column) -> dict[str, str] | None:
@@ -283,13 +294,11 @@ def run_stamped(spark: SparkSession, stamp: Stamp, statement: Callable[[], Any],
     if delta:
         _run_delta_stamped(spark, stamp, statement)
         return
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    properties = jvm.java.util.HashMap()
+    properties = java_class(spark, "java.util.HashMap")()
     for key, value in stamp.properties().items():
         properties.put(key, value)
-    exception_class = jvm.java.lang.Class.forName("java.lang.RuntimeException")
-    jvm.org.apache.iceberg.spark.CommitMetadata.withCommitProperties(
+    exception_class = java_class(spark, "java.lang.Class").forName("java.lang.RuntimeException")
+    java_class(spark, "org.apache.iceberg.spark.CommitMetadata").withCommitProperties(
         properties, _JavaCallable(statement), exception_class
     )
 

@@ -8,12 +8,14 @@ import time
 import uuid
 from collections.abc import Callable
 from threading import Event
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from pipelines import ledger
 from pipelines.settings import Settings
+from pipelines.spark import java_class
 
 log = logging.getLogger(__name__)
 MAX_ROWS_PER_BATCH = 250_000
@@ -32,14 +34,12 @@ def stable_query_id(spark: SparkSession, checkpoint: str) -> str:
     It survives restarts (same checkpoint) and changes when a checkpoint is replaced, which is what the
     exactly-once ledger needs: batch ids restart at 0 only under a new query id.
     """
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    path = jvm.org.apache.hadoop.fs.Path(f"{checkpoint}/metadata")
+    path = java_class(spark, "org.apache.hadoop.fs.Path")(f"{checkpoint}/metadata")
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[union-attr]
     if fs.exists(path):
         stream = fs.open(path)
         try:
-            reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+            reader = _utf8_reader(spark, stream)
             return str(json.loads(reader.readLine())["id"])
         finally:
             stream.close()
@@ -60,15 +60,13 @@ def source_range(spark: SparkSession, checkpoint: str, batch_id: int) -> str:
 def _offset(spark: SparkSession, checkpoint: str, batch_id: int) -> str:
     if batch_id < 0:
         return "start"
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    path = jvm.org.apache.hadoop.fs.Path(f"{checkpoint}/offsets/{batch_id}")
+    path = java_class(spark, "org.apache.hadoop.fs.Path")(f"{checkpoint}/offsets/{batch_id}")
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[union-attr]
     if not fs.exists(path):
         return "?"
     stream = fs.open(path)
     try:
-        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        reader = _utf8_reader(spark, stream)
         lines = []
         while (line := reader.readLine()) is not None:
             lines.append(str(line))
@@ -176,3 +174,8 @@ def run_incremental(
         name=name,
     )
     await_query(query, until_idle_s=until_idle_s, stop=stop or Event(), upstream_busy=upstream_busy)
+
+
+def _utf8_reader(spark: SparkSession, stream: Any) -> Any:
+    reader = java_class(spark, "java.io.InputStreamReader")(stream, "UTF-8")
+    return java_class(spark, "java.io.BufferedReader")(reader)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from pyspark.sql import SparkSession
 
 from pipelines.ops.history import DeltaStreamOffset, StreamOffset
+from pipelines.spark import java_class
 
 log = logging.getLogger(__name__)
 START_OFFSET = "sources/0/offsets/0"
@@ -118,12 +119,12 @@ class HadoopFiles:
 
     def __init__(self, spark: SparkSession) -> None:
         self._spark = spark
-        jvm = spark.sparkContext._jvm
-        assert jvm is not None
-        self._jvm = jvm
+        self._path = java_class(spark, "org.apache.hadoop.fs.Path")
+        self._reader = java_class(spark, "java.io.BufferedReader")
+        self._stream_reader = java_class(spark, "java.io.InputStreamReader")
 
     def _fs_path(self, path: str) -> tuple[Any, Any]:
-        hadoop_path = self._jvm.org.apache.hadoop.fs.Path(path)
+        hadoop_path = self._path(path)
         conf = self._spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
         return hadoop_path.getFileSystem(conf), hadoop_path
 
@@ -133,7 +134,7 @@ class HadoopFiles:
             return None
         stream = filesystem.open(hadoop_path)
         try:
-            reader = self._jvm.java.io.BufferedReader(self._jvm.java.io.InputStreamReader(stream, "UTF-8"))
+            reader = self._reader(self._stream_reader(stream, "UTF-8"))
             lines = []
             while (line := reader.readLine()) is not None:
                 lines.append(str(line))
