@@ -6,6 +6,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from pipelines import ledger
+from pipelines.adapters.iceberg import pyiceberg_catalog
 from pipelines.settings import Settings
 
 
@@ -61,3 +62,21 @@ def test_a_failed_write_is_raised_after_the_others_committed(spark: SparkSession
 
     assert spark.table(three_tables[0]).count() == spark.table(three_tables[2]).count() == 1
     assert spark.table(three_tables[1]).count() == 0
+
+
+def test_a_committed_summary_is_the_whole_snapshot_summary(
+    spark: SparkSession, settings: Settings, three_tables: list[str]
+) -> None:
+    """Read in one round trip through Iceberg's JSON mapper: every key and value as pyiceberg reads them."""
+    table = three_tables[0]
+    stamp = ledger.Stamp("writer", "query", 3, {"telcopulse.source-range": 'a "quoted" -> range'})
+    assert _merge(spark, table, stamp, 5)
+
+    summary = ledger.committed_summary(spark, table, stamp)
+    newest = pyiceberg_catalog(settings).load_table(table.split(".", 1)[1]).current_snapshot()
+
+    assert newest is not None and summary is not None
+    assert summary == dict(newest.summary.additional_properties)  # the operation is not part of the map
+    assert len(summary) > 10  # Iceberg's own totals as well as the stamp
+    assert summary["telcopulse.source-range"] == 'a "quoted" -> range'
+    assert summary[ledger.BATCH_ID] == "3"
