@@ -169,6 +169,10 @@ def build_spark(settings: Settings, app_name: str, *, cores: int = 2) -> SparkSe
         # parse-and-route stage makes one far larger, which then runs in the bytecode interpreter. Over
         # this limit Spark generates per-operator code in small methods instead (silver: ~35% less CPU).
         "spark.sql.codegen.hugeMethodLimit": "8000",
+        # Compiled code is cached by its source. A gold batch generates ~130 classes (its MERGEs' plans), more
+        # than the default 100 entries: each batch evicted the classes the next one needed, and compiled all
+        # ~130 again (with room, 17 a batch: those with the batch's own constants inlined).
+        "spark.sql.codegen.cache.maxEntries": "1000",
         # A micro-batch is cached for the few actions of one batch: compressing it costs more CPU than it saves.
         "spark.sql.inMemoryColumnarStorage.compressed": "false",
         # Arrow batches handed over from Python (``dataframe_from_arrow``) become an RDD converted in parallel

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from pipelines.settings import Settings
+from pipelines.spark import java_class
 
 
 def test_the_local_driver_runs_with_the_configured_jvm_options(spark: SparkSession, settings: Settings) -> None:
@@ -15,3 +17,21 @@ def test_the_local_driver_runs_with_the_configured_jvm_options(spark: SparkSessi
     assert settings.jvm_options.split() == ["-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=256m"]
     assert all(option in arguments for option in settings.jvm_options.split())
     assert any(argument.startswith("-Dderby.system.home=") for argument in arguments)
+
+
+def test_compiled_code_outlives_more_than_a_hundred_classes(spark: SparkSession) -> None:
+    """A gold batch generates ~130 classes: with Spark's default cache of 100, each batch compiled them all again."""
+    compiled = java_class(spark, "org.apache.spark.metrics.source.CodegenMetrics").METRIC_COMPILATION_TIME()
+
+    def run(offset: int) -> None:
+        # The offset is inlined into the generated code: one class (or more) of its own per offset.
+        spark.range(3).select((F.col("id") * 7 + F.lit(offset)).alias("n")).collect()
+
+    run(0)
+    for offset in range(1, 130):
+        run(offset)
+    before = compiled.getCount()
+    run(0)
+
+    assert compiled.getCount() == before  # the first query's classes were still cached
+    assert before >= 130
