@@ -12,6 +12,12 @@ if (!Number.isInteger(port) || !dataDir) {
 
 // createStreamMs/deleteStreamMs default to 500 ms of simulated provisioning; 0 keeps tests quick.
 const server = kinesalite({ path: dataDir, createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 100 });
+// kinesalite rethrows a request's 'error' event, so a client that goes away mid-request (a job killed with
+// kill -9 while it sends) would take the whole server down. Such a request is dropped instead: the client is gone.
+server.on('request', (req, res) => {
+  req.removeAllListeners('error');
+  req.on('error', () => res.destroy());
+});
 server.listen(port, '127.0.0.1', (err) => {
   if (err) throw err;
   console.log(`kinesalite listening on 127.0.0.1:${port}, data in ${dataDir}`);
