@@ -33,6 +33,8 @@ from pipelines.spark import per_session
 
 log = logging.getLogger(__name__)
 WRITER = "silver"
+# Up to this many valid rows, a batch's ids are broadcast to match silver's (``drop_seen_events``): tens of MB.
+BROADCAST_IDS_MAX = 500_000
 
 
 def typed_and_routed(
@@ -176,13 +178,12 @@ class SilverBatch:
     ) -> int:
         """Append the new valid readings; returns how many valid rows were recognised duplicates.
 
-        One pass: deduplicate within the batch, drop ids silver already holds within the horizon of the
-        batch's event times, append. What was written is read back from the commit's own summary
+        One pass: drop ids silver already holds within the horizon of the batch's event times, deduplicate
+        within the batch, append. What was written is read back from the commit's own summary
         (``added-records``), so a replayed batch reports the same figures without writing again.
         """
         if not done:
-            valid = to_silver_rows(routed.where(F.size(schema.REASONS) == 0), processed_time=now)
-            rows = drop_duplicate_events(valid)
+            rows = to_silver_rows(routed.where(F.size(schema.REASONS) == 0), processed_time=now)
             if counts.first_valid_event is not None and counts.last_valid_event is not None:
                 horizon = timedelta(hours=self._settings.dedup_horizon_hours)
                 seen = routed.sparkSession.table(self._silver).where(
@@ -190,7 +191,10 @@ class SilverBatch:
                         F.lit(counts.first_valid_event - horizon), F.lit(counts.last_valid_event + horizon)
                     )
                 )
-                rows = drop_seen_events(rows, seen)
+                # Before deduplicating within the batch (the same rows either way: both keep or drop whole ids),
+                # so that the batch's ids are read from the cached batch, not computed twice.
+                rows = drop_seen_events(rows, seen, broadcast_batch=counts.rows_valid <= BROADCAST_IDS_MAX)
+            rows = drop_duplicate_events(rows)
             wrote = ledger.append_once(rows, self._silver, stamp)
             done = ledger.committed_summary(routed.sparkSession, self._silver, stamp)
             self.rows_written += _added_records(done) if wrote else 0

@@ -251,10 +251,21 @@ def _arrival_rank() -> Column:
     return F.row_number().over(first)
 
 
-def drop_seen_events(df: DataFrame, seen_event_ids: DataFrame) -> DataFrame:
-    """Rows whose ``event_id`` is not among ``seen_event_ids`` (silver's ids within the dedup horizon)."""
-    # An anti join is indifferent to repeats on its right side: no distinct (an aggregation and a shuffle).
-    return df.join(seen_event_ids.select("event_id"), on="event_id", how="left_anti")
+def drop_seen_events(df: DataFrame, seen_event_ids: DataFrame, *, broadcast_batch: bool = False) -> DataFrame:
+    """Rows whose ``event_id`` is not among ``seen_event_ids`` (silver's ids within the dedup horizon).
+
+    Silver's side grows with the table and a batch's stays small. By default both sides are shuffled and
+    sorted by id (a sort-merge anti join). With ``broadcast_batch`` (for a batch whose ids fit in memory) the
+    batch's ids go to every task as a hash table instead: silver's ids stream past it unshuffled and
+    unsorted, and only the ids found there come back to be dropped (1,000,000 silver rows against a
+    37,500-row batch: 1.0 s -> 0.5 s).
+    """
+    seen = seen_event_ids.select("event_id")
+    # An anti or semi join is indifferent to repeats on its right side: no distinct (an aggregation and a shuffle).
+    if not broadcast_batch:
+        return df.join(seen, on="event_id", how="left_anti")
+    found = seen.join(F.broadcast(df.select("event_id")), on="event_id", how="left_semi")
+    return df.join(F.broadcast(found), on="event_id", how="left_anti")
 
 
 def to_silver_rows(df: DataFrame, *, processed_time: datetime) -> DataFrame:

@@ -122,6 +122,32 @@ def test_drop_seen_events_removes_ids_already_in_silver(spark: SparkSession) -> 
     assert_df_equality(drop_seen_events(batch, seen), spark.createDataFrame([("b", 2)], batch.schema))
 
 
+def test_drop_seen_events_with_the_batch_broadcast_drops_the_same_rows_without_sorting_silver(
+    spark: SparkSession,
+) -> None:
+    batch = spark.createDataFrame([("a", 1), ("b", 2), ("b", 3), ("c", 4)], "event_id string, n int")
+    seen = spark.createDataFrame([("a",), ("a",), ("c",), ("z",)], "event_id string")
+
+    kept = drop_seen_events(batch, seen, broadcast_batch=True)
+
+    assert_df_equality(kept, drop_seen_events(batch, seen), ignore_row_order=True)
+    assert sorted(kept.collect()) == [("b", 2), ("b", 3)]
+    # As with a silver table too large to broadcast: only the hint broadcasts (plans are adaptive: both stages).
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")
+    try:
+        plan = _plan(drop_seen_events(batch, seen, broadcast_batch=True))
+        default_plan = _plan(drop_seen_events(batch, seen))
+    finally:
+        spark.conf.unset("spark.sql.autoBroadcastJoinThreshold")
+    assert "BroadcastHashJoin" in plan and "SortMergeJoin" not in plan
+    assert "SortMergeJoin" in default_plan
+
+
+def _plan(df: DataFrame) -> str:
+    df.collect()
+    return str(df._jdf.queryExecution().executedPlan().toString())
+
+
 def test_typed_and_routed_gives_every_hostile_record_its_reason(spark: SparkSession) -> None:
     result = (
         routed(spark, [raw for _, raw, _ in HOSTILE]).orderBy(F.col("sequence_number").cast("int")).collect()
