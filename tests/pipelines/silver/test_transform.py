@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from chispa import assert_column_equality, assert_df_equality
 from hypothesis import HealthCheck, given, settings
@@ -54,6 +54,46 @@ def test_parse_events_types_a_sample_row(spark: SparkSession) -> None:
     assert row.event_time == datetime(2026, 11, 23, 10, 0)
 
 
+_times = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 12, 31))
+_time_texts = st.tuples(
+    _times,
+    st.sampled_from(["T", " "]),
+    st.integers(min_value=0, max_value=6),
+    st.sampled_from(["Z", "z", "+00:00", "+05:30", "-0800", "+01"]),
+).map(
+    lambda t: t[0].strftime(f"%Y-%m-%d{t[1]}%H:%M:%S") + (f".{t[0].microsecond:06d}"[: t[2] + 1] if t[2] else "") + t[3]
+)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(_time_texts, min_size=1, max_size=30))
+def test_parse_events_reads_event_times_as_sparks_cast_does_in_any_session_time_zone(
+    spark: SparkSession, texts: list[str]
+) -> None:
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")  # UTC texts must not depend on it
+    try:
+        rows = (
+            parse_events(bronze(spark, [payload(event_time=text) for text in texts]))
+            .select(F.unix_micros("event_time").alias("parsed"), "sequence_number")
+            .orderBy(F.col("sequence_number").cast("int"))
+            .collect()
+        )
+        expected = (
+            spark.createDataFrame([(t,) for t in texts], "t string")
+            .select(F.unix_micros(F.col("t").cast("timestamp")).alias("micros"))
+            .collect()
+        )
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", zone)
+
+    for text, row, want in zip(texts, rows, expected, strict=True):
+        assert row.parsed == want.micros, text
+        if text.endswith("Z"):
+            wall_clock = datetime.fromisoformat(text[:-1].replace(" ", "T")).replace(tzinfo=UTC)
+            assert row.parsed == (wall_clock - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1), text
+
+
 def test_parse_events_postal_codes_lose_float_suffix_but_keep_the_rest(spark: SparkSession) -> None:
     cases = [
         ("250236.0", "250236"),
@@ -74,9 +114,7 @@ def test_parse_events_postal_codes_lose_float_suffix_but_keep_the_rest(spark: Sp
 
 
 def test_parse_events_blanks_become_null_and_numbers_may_be_json_numbers(spark: SparkSession) -> None:
-    row = parse_events(
-        bronze(spark, [payload(operator=" ", network="", lat=41.5, signal=7, status=0)])
-    ).first()
+    row = parse_events(bronze(spark, [payload(operator=" ", network="", lat=41.5, signal=7, status=0)])).first()
 
     assert row is not None
     assert (row.operator, row.network, row.lat, row.signal, row.defects) == (None, None, 41.5, 7, [])
@@ -149,9 +187,7 @@ def _plan(df: DataFrame) -> str:
 
 
 def test_typed_and_routed_gives_every_hostile_record_its_reason(spark: SparkSession) -> None:
-    result = (
-        routed(spark, [raw for _, raw, _ in HOSTILE]).orderBy(F.col("sequence_number").cast("int")).collect()
-    )
+    result = routed(spark, [raw for _, raw, _ in HOSTILE]).orderBy(F.col("sequence_number").cast("int")).collect()
 
     for (name, _, reason), row in zip(HOSTILE, result, strict=True):
         assert reason in row.reasons, f"{name}: {row.reasons}"
@@ -188,9 +224,7 @@ _hostile_payload = st.one_of(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(payloads=st.lists(_hostile_payload, min_size=1, max_size=40))
-def test_any_input_lands_in_exactly_one_place_with_a_reason(
-    spark: SparkSession, payloads: list[bytes]
-) -> None:
+def test_any_input_lands_in_exactly_one_place_with_a_reason(spark: SparkSession, payloads: list[bytes]) -> None:
     rows = routed(spark, payloads).select("sequence_number", schema.REASONS, *schema.TYPED_COLUMNS).collect()
 
     assert sorted(int(r.sequence_number) for r in rows) == list(range(len(payloads)))
