@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 WRITER = "silver"
 # Up to this many valid rows, a batch's ids are broadcast to match silver's (``drop_seen_events``): tens of MB.
 BROADCAST_IDS_MAX = 500_000
-ROWS_PER_TASK = 25_000
+ROWS_PER_TASK = 10_000
 
 
 def typed_and_routed(
@@ -52,9 +52,10 @@ def typed_and_routed(
 def tasks_for(rows: int, cores: int) -> int:
     """How many tasks parse a batch: two per core, one more per ``ROWS_PER_TASK`` rows beyond that.
 
-    A batch of bronze arrives as one task per file (bronze commits about once a second, a file per core).
-    Each task generates the code of silver's wide projections anew, so a 33,000-row batch in 14 tasks
-    cost ~20% more than in 4. Two tasks per core still even out tasks that finish early.
+    A live batch of bronze arrives as one task per file (bronze commits about once a second, a file per
+    core). Each task generates the code of silver's wide projections anew, so a 33,000-row batch in 14
+    tasks cost ~20% more than in 4. A backlog's batches keep a task per 10,000 rows: in ten tasks, a
+    250,000-row batch left a core idle while the last ones finished.
     """
     return max(2 * cores, -(-rows // ROWS_PER_TASK))
 

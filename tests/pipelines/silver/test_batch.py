@@ -12,7 +12,7 @@ from pipelines.silver.batch import ROWS_PER_TASK, tasks_for
         (33_000, 2, 4),
         (4 * ROWS_PER_TASK, 2, 4),
         (4 * ROWS_PER_TASK + 1, 2, 5),
-        (250_000, 2, 10),
+        (250_000, 2, 25),
         (1_000, 8, 16),
     ],
 )
