@@ -19,6 +19,7 @@ from pipelines.silver.rules import (
     unexpected_counts,
 )
 from pipelines.silver.transform import parse_events
+from pipelines.spark import java_class
 from tests.pipelines.silver.test_transform import PARAMS, bronze, routed
 
 
@@ -109,3 +110,12 @@ def test_routing_built_once_per_session_still_binds_each_batchs_parameters(spark
     assert too_far in reasons("2026-11-23T10:15:00+00:00")
     assert too_far not in reasons("2026-11-23T10:45:00+00:00")
     assert _routing_columns(rules, ("max_event_time",)) is _routing_columns(rules, ("max_event_time",))
+    # Exact to the microsecond, the bound itself included (GX's max_value is inclusive).
+    assert too_far in reasons("2026-11-23T10:29:59.999999+00:00")
+    assert too_far not in reasons("2026-11-23T10:30:00+00:00")
+    # Each batch's bound reaches the same generated code: a batch compiles none of the routing again.
+    compiled = java_class(spark, "org.apache.spark.metrics.source.CodegenMetrics").METRIC_COMPILATION_TIME()
+    before = compiled.getCount()
+    assert too_far in reasons("2026-11-23T10:29:00+00:00")
+    assert too_far not in reasons("2026-11-23T10:31:00+00:00")
+    assert compiled.getCount() == before
