@@ -235,6 +235,10 @@ class DuckDBQueryEngine:
             except duckdb.Error as exc:
                 raise QueryEngineError(f"query failed: {exc}") from exc
 
+    def markers(self) -> dict[TableKey, str]:
+        """Each existing table with a marker that changes whenever it commits (no scan: a catalog or log read)."""
+        return self._tables.current()
+
     def close(self) -> None:
         with self._lock:
             self._connection.close()

@@ -70,7 +70,7 @@ class BenchConfig:
             drain_timeout_s=3600.0,
             steps=tuple(StepPlan(rate, step_seconds, freshness=rate in (1000.0, 5000.0)) for rate in rates),
             warmup_records=5000,
-            poll_s=0.5,
+            poll_s=0.25,  # a catalog read; DuckDB is asked only after a commit
             catch_up_bound_s=30.0,
             dashboard_days=7,
             dashboard_commits_per_day=24,

@@ -74,14 +74,21 @@ def test_query_engine_sees_new_commits_without_reopening(
     }
     commits = f'SELECT count(*) AS n FROM telcopulse_gold."{POSTAL_HEALTH.name}$snapshots"'
     snapshots = engine.query(commits).column("n")[0].as_py()
+    key = (POSTAL_HEALTH.namespace, POSTAL_HEALTH.name)
+    markers = engine.markers()
     append_rows(spark, settings, POSTAL_HEALTH, [row])
     try:
         assert engine.query(sql).column("n")[0].as_py() == before + 1
         assert engine.query(commits).column("n")[0].as_py() == snapshots + 1
+        # A commit changes its table's marker, and no other table's.
+        after = engine.markers()
+        assert after[key] != markers[key]
+        assert {k: v for k, v in after.items() if k != key} == {k: v for k, v in markers.items() if k != key}
     finally:
         spark.sql(f"DELETE FROM {settings.table(POSTAL_HEALTH.identifier)} WHERE postal_code = '99999'")
     assert engine.query(sql).column("n")[0].as_py() == before
     assert engine.query(commits).column("n")[0].as_py() == snapshots + 2
+    assert engine.markers()[key] not in (markers[key], after[key])
 
 
 def test_query_engine_returns_every_value_as_written(engine: DuckDBQueryEngine, lake: Lake) -> None:
