@@ -35,3 +35,9 @@ def test_compiled_code_outlives_more_than_a_hundred_classes(spark: SparkSession)
 
     assert compiled.getCount() == before  # the first query's classes were still cached
     assert before >= 130
+
+
+def test_file_listings_run_in_a_few_tasks_per_core(spark: SparkSession) -> None:
+    """Delta's VACUUM lists files in this many tasks: Spark's 10,000 took a small table's VACUUM past 10 minutes."""
+    listing = int(spark.conf.get("spark.sql.sources.parallelPartitionDiscovery.parallelism"))
+    assert listing == 4 * spark.sparkContext.defaultParallelism
