@@ -74,14 +74,17 @@ class Settings(BaseSettings):
     max_freshness_seconds: int = 300
     min_dq_pass_rate: float = 0.95
 
-    # JVM options of a local Spark driver. C1 only: Spark generates and compiles new code for every
-    # micro-batch (its constants are inlined), and HotSpot's optimizing C2 compiler then spent more CPU
+    # JVM options of a local Spark driver. C1 only: Spark generates and compiles new code for every bronze and
+    # gold micro-batch (its constants are inlined), and HotSpot's optimizing C2 compiler then spent more CPU
     # than the jobs' own work on a 2-core machine (`telcopulse bench` reports CPU per thread kind).
     # C1 alone reserves a 48 MB code cache, which a job filled within a minute or two of micro-batches:
     # HotSpot then stops compiling for good (every later batch runs interpreted) or, short of room for
     # an adapter, fails a Spark thread and stops the job. Three minutes into a live run, jobs held 30-66 MB,
     # growing ever slower: 256 MB leaves room.
     jvm_options: str = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
+    # Silver's JVM keeps C2: its generated code is the same every batch (batch constants reach it as data),
+    # so C2 compiles it once, and its code parses in about half the CPU of C1's.
+    silver_jvm_options: str = "-XX:ReservedCodeCacheSize=256m"
     extra_spark_conf: dict[str, str] = Field(default_factory=dict)
 
     def model_post_init(self, __context: Any) -> None:

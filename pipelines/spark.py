@@ -13,6 +13,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Hashable
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ import pyarrow as pa
 from py4j.java_gateway import JavaClass, java_import
 from pyspark import SparkContext
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from pipelines.errors import SetupMissingError
@@ -59,6 +61,22 @@ def per_session(build: Callable[..., Built]) -> Callable[..., Built]:
         return cache[args]
 
     return cached
+
+
+def with_times(df: DataFrame, **times: datetime) -> DataFrame:
+    """``df`` with a column per time (say a batch's own ``now``), passed to the code as data, not spelled out in it.
+
+    Spark's generated code spells a timestamp literal out (``F.lit(now)``), and every batch has its own
+    ``now``: each batch made Spark generate and compile the stages that write it again, and HotSpot compile
+    the new classes again. A one-row table broadcast to every task carries the times instead, so the code
+    is the same every batch and compiled once. The table is a ``VALUES`` list: rows of data, where a
+    projection of literals would be folded back into the code across the join. A naive time is UTC.
+    """
+    row = ", ".join(
+        f"TIMESTAMP '{(time if time.tzinfo else time.replace(tzinfo=UTC)).isoformat()}'" for time in times.values()
+    )
+    one_row = df.sparkSession.sql(f"SELECT * FROM VALUES ({row}) AS batch_times({', '.join(times)})")
+    return df.crossJoin(F.broadcast(one_row))
 
 
 DELTA_CONF = {
@@ -157,9 +175,13 @@ SINGLE_IMPORTS = (
 )
 
 
-def build_spark(settings: Settings, app_name: str, *, cores: int = 2) -> SparkSession:
-    """A session for ``settings.runtime``; on Glue the session exists and only the catalog is set."""
+def build_spark(settings: Settings, app_name: str, *, cores: int = 2, jvm_options: str | None = None) -> SparkSession:
+    """A session for ``settings.runtime``; on Glue the session exists and only the catalog is set.
+
+    ``jvm_options`` are a local driver's (default ``settings.jvm_options``).
+    """
     builder = SparkSession.builder.appName(app_name)
+    jvm_options = settings.jvm_options if jvm_options is None else jvm_options
     conf = table_format_conf(settings) | {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -199,7 +221,7 @@ def build_spark(settings: Settings, app_name: str, *, cores: int = 2) -> SparkSe
             # empty task still writes its shuffle files: a VACUUM of a small table took over 10 minutes.
             "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(4 * max(cores, 1)),
             "spark.sql.warehouse.dir": str(settings.home / "spark-warehouse"),
-            "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.home / 'derby'} {settings.jvm_options}",
+            "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.home / 'derby'} {jvm_options}",
             "spark.sql.streaming.stateStore.providerClass": (
                 "org.apache.spark.sql.execution.streaming.state.HDFSBackedStateStoreProvider"
             ),

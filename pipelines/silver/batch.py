@@ -191,19 +191,16 @@ class SilverBatch:
     ) -> int:
         """Append the new valid readings; returns how many valid rows were recognised duplicates.
 
-        One pass: drop ids silver already holds within the horizon of the batch's event times, deduplicate
-        within the batch, append. What was written is read back from the commit's own summary
+        One pass: drop ids silver already holds within the horizon (in whole hours) of the batch's event
+        times, deduplicate within the batch, append. What was written is read back from the commit's own summary
         (``added-records``), so a replayed batch reports the same figures without writing again.
         """
         if not done:
             rows = to_silver_rows(routed.where(F.size(schema.REASONS) == 0), processed_time=now)
             if counts.first_valid_event is not None and counts.last_valid_event is not None:
                 horizon = timedelta(hours=self._settings.dedup_horizon_hours)
-                seen = routed.sparkSession.table(self._silver).where(
-                    F.col("event_time").between(
-                        F.lit(counts.first_valid_event - horizon), F.lit(counts.last_valid_event + horizon)
-                    )
-                )
+                low, high = _whole_hours(counts.first_valid_event - horizon, counts.last_valid_event + horizon)
+                seen = routed.sparkSession.table(self._silver).where(F.col("event_time").between(low, high))
                 # Before deduplicating within the batch (the same rows either way: both keep or drop whole ids),
                 # so that the batch's ids are read from the cached batch, not computed twice.
                 rows = drop_seen_events(rows, seen, broadcast_batch=counts.rows_valid <= BROADCAST_IDS_MAX)
@@ -286,6 +283,17 @@ def _count_columns(rules: tuple[Rule, ...], names: tuple[str, ...]) -> list[Colu
         F.max(F.when(valid, F.col("event_time"))).alias("last_valid_event"),
         *unexpected_counts(list(rules), param_columns(names)),
     ]
+
+
+def _whole_hours(low: datetime, high: datetime) -> tuple[datetime, datetime]:
+    """``[low, high]`` widened to whole hours: the bounds change once an hour, not every batch.
+
+    They prune silver's files by event time, so they are literals, and generated code spells timestamp
+    literals out: bounds of their own made Spark compile the scan's stage again every batch.
+    """
+    floor = low.replace(minute=0, second=0, microsecond=0)
+    ceiling = high.replace(minute=0, second=0, microsecond=0)
+    return floor, ceiling if ceiling == high else ceiling + timedelta(hours=1)
 
 
 def _added_records(summary: Mapping[str, str] | None) -> int:

@@ -33,7 +33,7 @@ def run(
     upstream_busy: Callable[[], bool] | None = None,
 ) -> int:
     """Run the silver stream until ``stop`` or ``until_idle_s`` without new bronze rows."""
-    spark = build_spark(settings, "telcopulse-silver")
+    spark = build_spark(settings, "telcopulse-silver", jvm_options=settings.silver_jvm_options)
     bootstrap_tables(spark, settings)
     checkpoint = streaming.checkpoint_location(settings, WRITER)
     batch = SilverBatch(

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from pipelines.errors import SchemaMismatchError
 from pipelines.silver import schema
-from pipelines.spark import per_session
+from pipelines.spark import per_session, with_times
 
 STATUS_NAMES = {
     0: "STATE_IN_SERVICE",
@@ -316,7 +316,8 @@ def drop_seen_events(df: DataFrame, seen_event_ids: DataFrame, *, broadcast_batc
 
 def to_silver_rows(df: DataFrame, *, processed_time: datetime) -> DataFrame:
     """Valid, deduplicated readings -> rows of ``telcopulse_silver.network_events``."""
-    return df.select(*_silver_casts(), F.lit(processed_time).cast("timestamp").alias("processed_time"))
+    stamped = with_times(df, processed_time=processed_time)
+    return stamped.select(*_silver_casts(), "processed_time")
 
 
 @per_session
@@ -327,11 +328,11 @@ def _silver_casts() -> list[Column]:
 def to_quarantine_rows(df: DataFrame, *, suite_version: str, quarantined_at: datetime) -> DataFrame:
     """Rejected records -> rows of ``telcopulse_silver.quarantine``: raw bytes, pointer and reasons."""
     _require(df, "to_quarantine_rows", ("data", schema.REASONS, *schema.BRONZE_POINTER))
-    return df.select(
+    return with_times(df, quarantined_at=quarantined_at).select(
         "data",
         *schema.BRONZE_POINTER,
         F.col(schema.REASONS),
         F.lit(suite_version).alias("suite_version"),
-        F.lit(quarantined_at).cast("timestamp").alias("quarantined_at"),
+        "quarantined_at",
         F.lit(None).cast("timestamp").alias("replayed_at"),
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.settings import Settings
-from pipelines.spark import java_class
+from pipelines.spark import java_class, with_times
 
 
 def test_the_local_driver_runs_with_the_configured_jvm_options(spark: SparkSession, settings: Settings) -> None:
@@ -41,3 +43,14 @@ def test_file_listings_run_in_a_few_tasks_per_core(spark: SparkSession) -> None:
     """Delta's VACUUM lists files in this many tasks: Spark's 10,000 took a small table's VACUUM past 10 minutes."""
     listing = int(spark.conf.get("spark.sql.sources.parallelPartitionDiscovery.parallelism"))
     assert listing == 4 * spark.sparkContext.defaultParallelism
+
+
+def test_with_times_gives_every_row_the_instants_naive_ones_as_utc(spark: SparkSession) -> None:
+    aware = datetime(2026, 3, 29, 1, 30, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    naive = datetime(2026, 3, 29, 1, 30, 0, 1)
+
+    rows = with_times(spark.range(3), at=aware, seen=naive).orderBy("id").collect()
+
+    assert [r.id for r in rows] == [0, 1, 2]
+    # Spark hands timestamps back as naive UTC in the suite's UTC session.
+    assert {(r.at, r.seen) for r in rows} == {(aware.astimezone(UTC).replace(tzinfo=None), naive)}

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-import pytest
+from datetime import datetime, timedelta
 
-from pipelines.silver.batch import ROWS_PER_TASK, tasks_for
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipelines.silver.batch import ROWS_PER_TASK, _whole_hours, tasks_for
 
 
 @pytest.mark.parametrize(
@@ -18,3 +22,18 @@ from pipelines.silver.batch import ROWS_PER_TASK, tasks_for
 )
 def test_tasks_for_gives_two_per_core_and_one_per_rows_per_task_beyond(rows: int, cores: int, tasks: int) -> None:
     assert tasks_for(rows, cores) == tasks
+
+
+@given(low=st.datetimes(max_value=datetime(9000, 1, 1)), span=st.timedeltas(timedelta(0), timedelta(days=3)))
+def test_dedup_bounds_widen_to_the_whole_hours_around_them(low: datetime, span: timedelta) -> None:
+    high = low + span
+
+    floor, ceiling = _whole_hours(low, high)
+
+    assert floor <= low < floor + timedelta(hours=1)
+    assert ceiling - timedelta(hours=1) < high <= ceiling
+    assert (
+        (floor.minute, floor.second, floor.microsecond)
+        == (ceiling.minute, ceiling.second, ceiling.microsecond)
+        == (0, 0, 0)
+    )

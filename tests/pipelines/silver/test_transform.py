@@ -20,7 +20,10 @@ from pipelines.silver.transform import (
     drop_seen_events,
     normalize_operator,
     parse_events,
+    to_quarantine_rows,
+    to_silver_rows,
 )
+from pipelines.spark import java_class
 
 INGEST = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
 PARAMS = suite_params(INGEST, max_future_minutes=10)
@@ -191,6 +194,25 @@ def test_typed_and_routed_gives_every_hostile_record_its_reason(spark: SparkSess
 
     for (name, _, reason), row in zip(HOSTILE, result, strict=True):
         assert reason in row.reasons, f"{name}: {row.reasons}"
+
+
+def test_silver_and_quarantine_rows_carry_each_batchs_time_without_compiling_again(spark: SparkSession) -> None:
+    """A batch's own time reaches the code that writes its rows as data: a new batch compiles none of it again."""
+    batch = routed(spark, [payload(), payload(lat="91")]).cache()
+    valid, rejected = batch.where(F.size(schema.REASONS) == 0), batch.where(F.size(schema.REASONS) > 0)
+
+    def written(at: datetime) -> tuple[list[datetime], list[datetime]]:
+        silver = to_silver_rows(valid, processed_time=at).collect()
+        quarantine = to_quarantine_rows(rejected, suite_version="v", quarantined_at=at).collect()
+        return [r.processed_time for r in silver], [r.quarantined_at for r in quarantine]
+
+    first = INGEST + timedelta(seconds=1)
+    assert written(first) == ([first.replace(tzinfo=None)], [first.replace(tzinfo=None)])
+    compiled = java_class(spark, "org.apache.spark.metrics.source.CodegenMetrics").METRIC_COMPILATION_TIME()
+    before = compiled.getCount()
+    later = first + timedelta(minutes=1, microseconds=7)
+    assert written(later) == ([later.replace(tzinfo=None)], [later.replace(tzinfo=None)])
+    assert compiled.getCount() == before
 
 
 def test_typed_and_routed_passes_the_good_record(spark: SparkSession) -> None:
