@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from catalog.tables import OPERATOR_KPIS, SILVER_EVENTS
 from pipelines.bench.harness import JobRun, finish, go, kinesalite_pid, start_job, start_producers
 from pipelines.bench.joblogs import Batch, read_batches, rows_done_by
 from pipelines.bench.procs import TreeSampler
@@ -77,16 +78,14 @@ class ProbePoller:
         # take CPU from the jobs being measured. Probes carry event times from the poller's start on.
         since = datetime.now(UTC) - PROBE_LOOKBACK
         queries = {
-            "silver": (
-                ("telcopulse_silver", "network_events"),
-                "SELECT DISTINCT operator FROM telcopulse_silver.network_events "
-                "WHERE event_time >= ? AND operator LIKE ?",
-            ),
-            "gold": (
-                ("telcopulse_gold", "operator_kpis"),
-                "SELECT DISTINCT operator FROM telcopulse_gold.operator_kpis "
-                "WHERE window_start >= ? AND operator LIKE ?",
-            ),
+            layer: (
+                (table.namespace, table.name),
+                f"SELECT DISTINCT operator FROM {table.identifier} WHERE {time_column} >= ? AND operator LIKE ?",
+            )
+            for layer, table, time_column in (
+                ("silver", SILVER_EVENTS, "event_time"),
+                ("gold", OPERATOR_KPIS, "window_start"),
+            )
         }
         asked: dict[str, str] = {}  # per layer, the table's commit marker when last queried
         try:
