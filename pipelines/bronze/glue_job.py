@@ -30,7 +30,7 @@ from pipelines import ledger, streaming
 from pipelines.adapters.glue import STREAMING_JOB_ARGS, log_json_lines, settings_from_args
 from pipelines.adapters.iceberg import bootstrap_tables
 from pipelines.bronze import schema
-from pipelines.bronze.job import WRITER
+from pipelines.bronze.batch import WRITER
 from pipelines.bronze.transform import to_bronze_rows
 from pipelines.errors import SchemaMismatchError
 from pipelines.logs import log_batch

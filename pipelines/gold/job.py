@@ -9,12 +9,11 @@ from threading import Event
 from catalog.tables import SILVER_EVENTS
 from pipelines import streaming
 from pipelines.adapters.iceberg import bootstrap_tables
-from pipelines.gold.batch import GoldBatch
+from pipelines.gold.batch import WRITER, GoldBatch
 from pipelines.settings import Settings
 from pipelines.spark import build_spark
 
 log = logging.getLogger(__name__)
-WRITER = "gold"
 
 
 def run(

@@ -18,11 +18,10 @@ from pipelines import streaming
 from pipelines.adapters.gx_validator import GxValidator
 from pipelines.adapters.iceberg import bootstrap_tables
 from pipelines.settings import Settings
-from pipelines.silver.batch import SilverBatch
+from pipelines.silver.batch import WRITER, SilverBatch
 from pipelines.spark import build_spark
 
 log = logging.getLogger(__name__)
-WRITER = "silver"
 
 
 def run(
@@ -36,18 +35,16 @@ def run(
     spark = build_spark(settings, "telcopulse-silver", jvm_options=settings.silver_jvm_options)
     bootstrap_tables(spark, settings)
     checkpoint = streaming.checkpoint_location(settings, WRITER)
+    suite = load_suite(SUITE)
+    silver, quarantine, dq_results = (settings.table(t.identifier) for t in (SILVER_EVENTS, QUARANTINE, DQ_RESULTS))
     batch = SilverBatch(
         settings,
         query_id=streaming.stable_query_id(spark, checkpoint),
-        suite=load_suite(SUITE),
+        suite=suite,
         suite_version=suite_version(SUITE),
         canonical_operator_names=canonical_operator_names(),
-        validator=GxValidator(load_suite(SUITE), docs_root=settings.data_docs_dir),
-        tables=(
-            settings.table(SILVER_EVENTS.identifier),
-            settings.table(QUARANTINE.identifier),
-            settings.table(DQ_RESULTS.identifier),
-        ),
+        validator=GxValidator(suite, docs_root=settings.data_docs_dir),
+        tables=(silver, quarantine, dq_results),
     )
     streaming.run_incremental(
         spark,
