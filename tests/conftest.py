@@ -128,5 +128,6 @@ def replayed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         assert report.sent == len(HOSTILE)
         run_cli(local, "run", "bronze", "--until-idle", "2")
         run_cli(local, "produce", "--csv", str(SAMPLE_CSV), "--date", "2026-11-22")
-        run_cli(local, "run", "all", "--until-idle", "3")
+        # GX audits a silver batch whenever the last audit is done (by default once a minute).
+        run_cli(local, "run", "all", "--until-idle", "3", env={"TELCOPULSE_GX_EVERY_SECONDS": "0"})
         yield local

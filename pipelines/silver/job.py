@@ -18,6 +18,7 @@ from pipelines import streaming
 from pipelines.adapters.gx_validator import GxValidator
 from pipelines.adapters.iceberg import bootstrap_tables
 from pipelines.settings import Settings
+from pipelines.silver.audit import GxAudit
 from pipelines.silver.batch import WRITER, SilverBatch
 from pipelines.spark import build_spark
 
@@ -37,24 +38,28 @@ def run(
     checkpoint = streaming.checkpoint_location(settings, WRITER)
     suite = load_suite(SUITE)
     silver, quarantine, dq_results = (settings.table(t.identifier) for t in (SILVER_EVENTS, QUARANTINE, DQ_RESULTS))
+    audit = GxAudit(GxValidator(suite, docs_root=settings.data_docs_dir), every_seconds=settings.gx_every_seconds)
     batch = SilverBatch(
         settings,
         query_id=streaming.stable_query_id(spark, checkpoint),
         suite=suite,
         suite_version=suite_version(SUITE),
         canonical_operator_names=canonical_operator_names(),
-        validator=GxValidator(suite, docs_root=settings.data_docs_dir),
+        audit=audit,
         tables=(silver, quarantine, dq_results),
     )
-    streaming.run_incremental(
-        spark,
-        settings,
-        name=WRITER,
-        source_table=settings.table(BRONZE_EVENTS.identifier),
-        process=batch.process,
-        until_idle_s=until_idle_s,
-        stop=stop,
-        upstream_busy=upstream_busy,
-    )
+    try:
+        streaming.run_incremental(
+            spark,
+            settings,
+            name=WRITER,
+            source_table=settings.table(BRONZE_EVENTS.identifier),
+            process=batch.process,
+            until_idle_s=until_idle_s,
+            stop=stop,
+            upstream_busy=upstream_busy,
+        )
+    finally:
+        audit.close()
     log.info("silver stopped: %d rows written", batch.rows_written)
     return batch.rows_written

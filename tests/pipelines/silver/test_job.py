@@ -60,6 +60,15 @@ def test_every_job_logs_each_batch_with_its_metrics(replayed: Settings) -> None:
     assert sum(int(b["rows_quarantined"]) for b in logged["silver"]) == len(HOSTILE)  # type: ignore[call-overload]
 
 
+def test_gx_audits_silver_batches_beside_the_stream_and_agrees_with_the_rules(replayed: Settings) -> None:
+    """The fixture's silver audits a batch whenever the last audit is done; every audit agrees with the rules."""
+    messages = [json.loads(line)["message"] for line in (replayed.logs_dir / "silver.jsonl").read_text().splitlines()]
+
+    assert any("agrees with the rules" in m for m in messages)
+    assert not [m for m in messages if "disagree" in m or "audit of silver batch" in m and "failed" in m]
+    assert (replayed.data_docs_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
+
+
 def test_every_bronze_record_is_accounted_for_exactly_once(replayed: Settings) -> None:
     bronze, silver = read_table(replayed, BRONZE), read_table(replayed, SILVER)
     quarantine, dq = read_table(replayed, QUARANTINE), read_table(replayed, DQ)
