@@ -51,8 +51,9 @@ class Settings(BaseSettings):
     trigger_seconds: float = 1.0
     bronze_max_batch_records: int = 50_000
     dedup_horizon_hours: int = 24
-    # Silver runs GX itself on a whole batch (and refreshes Data Docs) at most this often; between those
-    # runs the suite's derived row predicates give the outcome (equal to GX's, tested). 0: every batch.
+    # Silver's GX audit runs GX itself on a whole batch beside the stream (and refreshes Data Docs) at most
+    # this often; the suite's derived row predicates give every batch's outcome (equal to GX's, tested).
+    # 0: whenever the last audit is done.
     gx_every_seconds: float = 60.0
     max_future_minutes: int = 10
 
