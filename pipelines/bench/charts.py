@@ -5,8 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-LAYERS = ("bronze", "silver", "gold")
-COLOURS = {"bronze": "#b87333", "silver": "#8a8d91", "gold": "#d4a017", "kinesis": "#4a78b5"}
+from pipelines.bench.report import LAYERS, STREAM_PARTS
+
+COLOURS = {
+    "bronze": "#b87333",
+    "silver": "#8a8d91",
+    "gold": "#d4a017",
+    "kinesis": "#4a78b5",
+    "kinesalite": "#4a78b5",
+    "producers": "#9ec1e8",
+}
 
 
 def _throughput(ax: Any, report: dict[str, Any]) -> None:
@@ -110,10 +118,12 @@ def _cores(ax: Any, report: dict[str, Any]) -> None:
     steps = (report.get("live") or {}).get("steps") or []
     labels = [f"{s['rate']:,.0f}" for s in steps]
     bottom = [0.0] * len(steps)
-    for layer in LAYERS:
-        values = [float(s["cost"][layer]["cores"] or 0.0) for s in steps]
-        ax.bar(labels, values, bottom=bottom, color=COLOURS[layer], label=layer)
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    for part in (*LAYERS, *STREAM_PARTS):
+        values = [float(((s.get("cost") or {}) | (s.get("stream_cost") or {})).get(part, {}).get("cores") or 0.0)
+                  for s in steps]  # fmt: skip
+        if any(values):
+            ax.bar(labels, values, bottom=bottom, color=COLOURS[part], label=part)
+            bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     cores = (report.get("machine") or {}).get("cores")
     if cores:
         ax.axhline(cores, color="red", linestyle=":", linewidth=1, label=f"{cores} cores")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from pipelines.adapters.kinesis import BotoKinesisSource, kinesis_client
-from pipelines.bench.harness import Holder, JobRun, finish, go, kinesalite_pid, start_job, start_producers
+from pipelines.bench.harness import Holder, JobRun, cpu_of, finish, go, kinesalite_pid, start_job, start_producers
 from pipelines.bench.joblogs import drain_of, phase_totals, read_batches
 from pipelines.bench.procs import TreeSampler
 from pipelines.settings import Settings
@@ -55,7 +56,8 @@ def put_ceiling(settings: Settings, jsonl: Path, *, records: int, producers: int
         "producers": producers,
         "seconds": round(ended - started, 3),
         "rows_per_s": round(sent / (ended - started), 1),
-        "server_cpu_s": round(sampler.usage.cpu_s, 2) if sampler else None,
+        "server_cpu_s": round(sampler.usage.cpu_between(started, ended), 2) if sampler else None,
+        "producer_cpu_s": round(sum(cpu_of(summary) for summary in summaries), 2),
     }
 
 
@@ -64,16 +66,24 @@ def bare_read(settings: Settings, *, records: int, max_records: int) -> dict[str
     source = BotoKinesisSource(kinesis_client(settings, raw_timestamps=True), settings.stream_name)
     positions: dict[str, str] = {}
     read, calls, empty = 0, 0, 0
-    started = time.time()
-    while read < records and empty < 3:
-        batch = source.read(positions, max_records=max_records)
-        calls += 1
-        empty = empty + 1 if batch.size == 0 else 0
-        read += batch.size
-        positions = batch.positions
-    seconds = time.time() - started
+    server = kinesalite_pid(settings)
+    with TreeSampler(server) if server else nullcontext() as sampler:
+        started = time.time()
+        while read < records and empty < 3:
+            batch = source.read(positions, max_records=max_records)
+            calls += 1
+            empty = empty + 1 if batch.size == 0 else 0
+            read += batch.size
+            positions = batch.positions
+        seconds = time.time() - started
     source.close()
-    return {"records": read, "reads": calls, "seconds": round(seconds, 3), "rows_per_s": round(read / seconds, 1)}
+    return {
+        "records": read,
+        "reads": calls,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(read / seconds, 1),
+        "server_cpu_s": round(sampler.usage.cpu_between(started, started + seconds), 2) if sampler else None,
+    }
 
 
 def drain_figures(settings: Settings, job: JobRun, *, expected_rows: int) -> dict[str, Any]:

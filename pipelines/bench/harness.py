@@ -168,3 +168,9 @@ def finish(processes: list[subprocess.Popen[str]], timeout_s: float = 3600.0) ->
             raise RuntimeError(f"bench producer exited with {process.returncode}")
         summaries.append(json.loads(out.strip().splitlines()[-1]))
     return summaries
+
+
+def cpu_of(summary: dict[str, object]) -> float:
+    """A producer's own CPU seconds while it sent, from its summary (0 where it did not say)."""
+    value = summary.get("cpu_s")
+    return float(value) if isinstance(value, int | float) else 0.0

@@ -25,14 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from catalog.tables import OPERATOR_KPIS, SILVER_EVENTS
-from pipelines.bench.harness import JobRun, finish, go, kinesalite_pid, start_job, start_producers
+from pipelines.bench.harness import JobRun, cpu_of, finish, go, kinesalite_pid, start_job, start_producers
 from pipelines.bench.joblogs import Batch, read_batches, rows_done_by
-from pipelines.bench.procs import TreeSampler
+from pipelines.bench.procs import TreeSampler, TreeUsage
+from pipelines.bench.report import LAYERS
 from pipelines.bench.workload import PROBE_PREFIX
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
-LAYERS = ("bronze", "silver", "gold")
 MAX_RATE_PER_PRODUCER = 6000.0
 PROBE_LOOKBACK = timedelta(minutes=5)
 MILLION = 1_000_000
@@ -208,8 +208,13 @@ def run_step(
     poll_s: float,
     catch_up_bound_s: float,
     settle_timeout_s: float | None = None,
+    server: TreeUsage | None = None,
 ) -> dict[str, Any]:
-    """Put ``plan.rate`` records/s for ``plan.seconds`` with all jobs running; judge whether they kept up."""
+    """Put ``plan.rate`` records/s for ``plan.seconds`` with all jobs running; judge whether they kept up.
+
+    ``server`` is kinesalite's sampled usage: with the producers' own CPU, the step's ``stream_cost`` says
+    what the stream took of the machine, beside the jobs' ``cost``.
+    """
     producers = max(1, math.ceil(plan.rate / MAX_RATE_PER_PRODUCER))
     total = int(plan.rate * plan.seconds)
     share = -(-total // producers)
@@ -282,6 +287,7 @@ def run_step(
         else round(_done(settings, "gold", t0) / (settled - t0), 1),
         "kept_up": kept_up,
         "cost": _step_cost(jobs, t0, settled, sent),
+        "stream_cost": _stream_cost(server, summaries, t0, settled, sent),
         "batches": {
             layer: {
                 "count": len([b for b in layer_batches if t0 <= b.ended <= settled]),
@@ -320,6 +326,25 @@ def _step_cost(jobs: dict[str, JobRun], start: float, end: float, records: int) 
             "cpu_s_by_thread": {k: round(v, 2) for k, v in job.usage.cpu_between_by_kind(start, end).items()},
         }
     return cost
+
+
+def _stream_cost(
+    server: TreeUsage | None, summaries: list[dict[str, object]], start: float, end: float, records: int
+) -> dict[str, Any]:
+    """What kinesalite and the producers used of the machine over a step: the share the jobs cannot have."""
+    used = {
+        "kinesalite": server.cpu_between(start, end) if server else None,
+        "producers": sum(cpu_of(summary) for summary in summaries),
+    }
+    return {
+        part: {
+            "cpu_s": round(cpu, 2),
+            "cores": round(cpu / (end - start), 2) if end > start else None,
+            "cpu_s_per_million": round(cpu / records * MILLION, 1) if records else None,
+        }
+        for part, cpu in used.items()
+        if cpu is not None
+    }
 
 
 def _freshness(poller: ProbePoller, work_dir: Path, index: int, producers: int) -> dict[str, Any]:
@@ -374,6 +399,7 @@ def run_live(
                 poll_s=poll_s,
                 catch_up_bound_s=600.0,
                 settle_timeout_s=600.0,
+                server=server_sampler.usage if server_sampler else None,
             )
             if warmup_records
             else {"records": 0, "catch_up_s": None}
@@ -392,6 +418,7 @@ def run_live(
                     work_dir=work_dir,
                     poll_s=poll_s,
                     catch_up_bound_s=catch_up_bound_s,
+                    server=server_sampler.usage if server_sampler else None,
                 )
             )
             failed = failed or not steps[-1]["kept_up"]

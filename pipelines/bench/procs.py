@@ -168,6 +168,7 @@ class TreeSampler:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+            self.sample()  # up to the moment it stopped, not the last interval's start
         return self.usage
 
     def sample(self) -> None:

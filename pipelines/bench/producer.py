@@ -97,12 +97,13 @@ def main() -> None:
     sink = TimedSink(BotoKinesisSink(kinesis_client(settings), settings.stream_name), probes)
     print("ready", flush=True)
     sys.stdin.readline()
-    started = time.time()
+    started, cpu_started = time.time(), time.process_time()
     records: Iterable[Record] = from_file if from_file is not None else _stamped(spec, pool, probes)
     summary = send(records, sink, rate=spec.rate)
     if spec.probe_log:
         Path(spec.probe_log).write_text(json.dumps(sink.put_at))
-    print(json.dumps({**summary.as_dict(), "started": started, "spec": asdict(spec)}), flush=True)
+    cpu_s = time.process_time() - cpu_started  # every thread of the process: boto3's too
+    print(json.dumps({**summary.as_dict(), "started": started, "cpu_s": cpu_s, "spec": asdict(spec)}), flush=True)
 
 
 if __name__ == "__main__":

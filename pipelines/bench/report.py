@@ -13,6 +13,9 @@ from typing import Any
 
 from pipelines.settings import PROJECT_ROOT
 
+LAYERS = ("bronze", "silver", "gold")
+MILLION = 1_000_000
+
 
 @dataclass(frozen=True)
 class Target:
@@ -153,13 +156,79 @@ def _live_bottleneck(figures: dict[str, Any]) -> str | None:
     )
 
 
+E2E_TARGET = next(t for t in TARGETS if t.key == "e2e_ratio_to_kinesis")
+STREAM_PARTS = ("kinesalite", "producers")
+
+
+def cpu_budget(figures: dict[str, Any]) -> dict[str, Any] | None:
+    """What the machine's cores can carry end to end, from the CPU per record that each part used.
+
+    In the fastest live step with the stream's cost measured, each part (kinesalite serving puts and
+    reads, the producers, each job) used some CPU seconds per million records. The cores divided by their
+    sum is the highest rate the machine could carry with every part as costly as there: the end-to-end
+    ceiling. The end-to-end target puts ``E2E_TARGET.goal`` of kinesalite's put rate through the pipeline;
+    at that rate the cores hold so many CPU seconds per million records, and what the stream leaves of
+    them is the three jobs' budget. A budget at or below zero means that no pipeline could meet the target
+    on this machine: the stream alone takes the cores.
+    """
+    cores = _get(figures, "machine", "cores")
+    put_rps = _get(figures, "kinesis", "put", "rows_per_s")
+    steps = [s for s in _get(figures, "live", "steps") or [] if s.get("stream_cost") and s.get("cost")]
+    if not cores or not put_rps or not steps:
+        return None
+    step = max(steps, key=lambda s: s["rate"])
+    parts: dict[str, float] = {}
+    for part in (*STREAM_PARTS, *LAYERS):
+        value = (step["stream_cost"].get(part) or step["cost"].get(part) or {}).get("cpu_s_per_million")
+        if value is None:
+            return None
+        parts[part] = float(value)
+    stream = sum(parts[part] for part in STREAM_PARTS)
+    jobs = sum(parts[layer] for layer in LAYERS)
+    target_rps = E2E_TARGET.goal * put_rps
+    at_target = cores * MILLION / target_rps
+    return {
+        "step_rate": step["rate"],
+        "cpu_s_per_million": parts,
+        "ceiling_rps": round(cores * MILLION / (stream + jobs), 1),
+        "ceiling_ratio_to_kinesis": round(cores * MILLION / (stream + jobs) / put_rps, 4),
+        "stream_only_ceiling_rps": round(cores * MILLION / stream, 1) if stream else None,
+        "target_rps": round(target_rps, 1),
+        "cpu_s_per_million_at_target": round(at_target, 1),
+        "jobs_budget_cpu_s_per_million": round(at_target - stream, 1),
+        "jobs_cpu_s_per_million": round(jobs, 1),
+    }
+
+
+def _budget_words(budget: dict[str, Any] | None) -> str | None:
+    if budget is None:
+        return None
+    parts = ", ".join(f"{part} {value:.0f}" for part, value in budget["cpu_s_per_million"].items())
+    verdict = (
+        f"the jobs may spend {budget['jobs_budget_cpu_s_per_million']:.0f} and spend "
+        f"{budget['jobs_cpu_s_per_million']:.0f}"
+        if budget["jobs_budget_cpu_s_per_million"] > 0
+        else "the stream alone needs more than the cores: no pipeline meets it here"
+    )
+    return (
+        f"CPU budget at {budget['step_rate']:.0f} records/s, CPU s per million records: {parts}; at those costs "
+        f"the cores carry at most {budget['ceiling_rps']:,.0f} records/s ({budget['ceiling_ratio_to_kinesis']:.2f} "
+        "of kinesalite's puts); "
+        f"at the target's {budget['target_rps']:,.0f} records/s they hold {budget['cpu_s_per_million_at_target']:.0f} "
+        f"CPU s per million, of which {verdict}"
+    )
+
+
 def bottleneck(key: str, figures: dict[str, Any]) -> str | None:
     """Which stage a missed target waits on, from the run's own figures."""
     if key in ("silver_drain_rps", "gold_drain_rps"):
         return _phases(figures, key.split("_")[0])
     if key == "bronze_drain_ratio":
         return _phases(figures, "bronze")
-    if key in ("e2e_ratio_to_kinesis", "freshness_p95_s_at_5k"):
+    if key == "e2e_ratio_to_kinesis":
+        parts = (_live_bottleneck(figures), _budget_words(cpu_budget(figures)))
+        return "; ".join(part for part in parts if part) or None
+    if key == "freshness_p95_s_at_5k":
         return _live_bottleneck(figures)
     if key == "pipeline_to_duckdb_ratio":
         silver, gold = _phases(figures, "silver"), _phases(figures, "gold")

@@ -27,7 +27,7 @@ from pipelines.bench import drains, files, limit, live
 from pipelines.bench.charts import write_png
 from pipelines.bench.harness import JobRun, job_env, local_stack
 from pipelines.bench.live import StepPlan
-from pipelines.bench.report import judge, machine_facts, versions, write_json
+from pipelines.bench.report import cpu_budget, judge, machine_facts, versions, write_json
 from pipelines.bench.workload import reading_pool, readings, write_jsonl
 from pipelines.settings import Settings
 
@@ -254,6 +254,7 @@ def run_bench(config: BenchConfig, *, out_dir: Path, work_root: Path | None = No
         else:
             shutil.rmtree(root, ignore_errors=True)
     report["machine"]["quiet"] = report["machine"]["load_average"][0] < QUIET_LOAD
+    report["cpu_budget"] = cpu_budget(report)
     report["targets"], report["misses"] = judge(report)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{report['date']}.json"

@@ -5,7 +5,7 @@ from typing import Any
 
 from pipelines.bench.charts import write_png
 from pipelines.bench.live import percentiles
-from pipelines.bench.report import TARGETS, judge
+from pipelines.bench.report import TARGETS, cpu_budget, judge
 
 REQUIRED = {
     "silver_drain_rps",
@@ -108,6 +108,49 @@ def test_percentiles_use_nearest_rank() -> None:
 def test_write_png_draws_a_report(tmp_path: Path) -> None:
     path = tmp_path / "report.png"
 
-    write_png(path, _figures())
+    write_png(path, _budgeted(_figures(), kinesalite=60.0, producers=40.0))
 
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _budgeted(figures: dict[str, Any], *, kinesalite: float, producers: float) -> dict[str, Any]:
+    """``figures`` whose live steps say what the stream and each job cost per million records."""
+    for step in figures["live"]["steps"]:
+        step["stream_cost"] = {
+            "kinesalite": {"cpu_s_per_million": kinesalite},
+            "producers": {"cpu_s_per_million": producers},
+        }
+        for layer, per_million in (("bronze", 20.0), ("silver", 60.0), ("gold", 20.0)):
+            step["cost"][layer]["cpu_s_per_million"] = per_million
+    return figures
+
+
+def test_cpu_budget_divides_the_cores_by_the_cpu_each_record_costs() -> None:
+    figures = _budgeted(_figures(), kinesalite=60.0, producers=40.0)
+    slower = dict(figures["live"]["steps"][0], rate=1000.0, stream_cost={})  # not measured: not the one taken
+    figures["live"]["steps"].append(slower)
+
+    budget = cpu_budget(figures)
+
+    assert budget is not None
+    # 2 cores = 2,000,000 CPU s per million records/s; 200 CPU s per million -> 10,000 records/s at most.
+    assert (budget["step_rate"], budget["ceiling_rps"], budget["ceiling_ratio_to_kinesis"]) == (5000.0, 10000.0, 1.0)
+    assert budget["stream_only_ceiling_rps"] == 20000.0
+    # The target: 0.9 of 10,000 puts/s; at 9,000 records/s the cores hold 222.2 CPU s per million.
+    assert (budget["target_rps"], budget["cpu_s_per_million_at_target"]) == (9000.0, 222.2)
+    assert (budget["jobs_budget_cpu_s_per_million"], budget["jobs_cpu_s_per_million"]) == (122.2, 100.0)
+
+
+def test_a_missed_end_to_end_target_says_what_the_stream_leaves_the_jobs() -> None:
+    figures = _budgeted(_figures(), kinesalite=150.0, producers=100.0)
+
+    _, misses = judge(figures)
+
+    e2e = next(m for m in misses if m.startswith("end-to-end"))
+    assert "kinesalite 150, producers 100, bronze 20, silver 60, gold 20" in e2e
+    assert "the stream alone needs more than the cores: no pipeline meets it here" in e2e
+
+
+def test_no_cpu_budget_without_the_streams_cost() -> None:
+    assert cpu_budget(_figures()) is None
+    assert cpu_budget({}) is None
