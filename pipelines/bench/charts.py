@@ -127,10 +127,11 @@ def _cores(ax: Any, report: dict[str, Any]) -> None:
     cores = (report.get("machine") or {}).get("cores")
     if cores:
         ax.axhline(cores, color="red", linestyle=":", linewidth=1, label=f"{cores} cores")
+    ax.set_ylim(0, max([float(cores or 0), *bottom, 1.0]) * 1.3)  # room for the legend above the bars
     ax.set_xlabel("offered rate (records/s)")
     ax.set_ylabel("CPU cores used")
     ax.set_title("Where the CPU goes, per step")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, ncol=4, loc="upper left")
 
 
 def write_png(path: Path, report: dict[str, Any]) -> None:
