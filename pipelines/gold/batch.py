@@ -17,15 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import TimestampType
 
 from catalog.tables import OPERATOR_KPIS, POSTAL_HEALTH, POSTAL_OUTAGES, POSTAL_STATUS_COUNTS
 from pipelines import ledger
 from pipelines.faults import crash_point
+from pipelines.gold.schema import POSTAL_OUTAGES as POSTAL_OUTAGES_SCHEMA
 from pipelines.gold.transform import (
     OutageRule,
+    bad_window,
     detect_outages,
     operator_kpi_deltas,
     postal_health_deltas,
@@ -250,19 +254,24 @@ class GoldBatch:
         hi: datetime,
         now: datetime,
     ) -> None:
-        """Outages of the touched postal codes, recomputed from window health around the touched windows."""
+        """Outages of the touched postal codes, recomputed from window health around the touched windows.
+
+        The recomputed outages replace the table's outages of those codes from ``start`` on. Most batches
+        change none (no outage opens, grows or closes), and then no MERGE runs: when those codes have no
+        outage in scope and no bad window, nothing is recomputed (one small query); otherwise both sides,
+        a few rows, are compared here, and the MERGE, with its scan, join and commit, runs only if more than
+        ``updated_at`` differs. A batch without a MERGE leaves no stamp in ``postal_outages``; a replay
+        decides alike.
+        """
         touched = [
             r[0] for r in silver.where(F.col("postal_code").isNotNull()).select("postal_code").distinct().collect()
         ]
         if not touched:
             return
         start = lo - self._lookback
+        of_touched = spark.table(self._tables.postal_outages).where(F.col("postal_code").isin(touched))
         open_since = (
-            spark.table(self._tables.postal_outages)
-            .where(
-                F.col("postal_code").isin(touched)
-                & (F.col("outage_end").isNull() | (F.col("outage_end") >= F.lit(start)))
-            )
+            of_touched.where(F.col("outage_end").isNull() | (F.col("outage_end") >= F.lit(start)))
             .agg(F.min("outage_start"))
             .first()
         )
@@ -271,13 +280,37 @@ class GoldBatch:
         health = spark.table(self._tables.postal_window_health).where(
             F.col("postal_code").isin(touched) & (F.col("window_start") >= F.lit(start))
         )
-        detect_outages(health, rule=self._rule, updated_at=now).createOrReplaceTempView("gold_outages_recomputed")
-        codes = ", ".join("'" + code.replace("'", "''") + "'" for code in touched)
-        sql = (
-            f"MERGE INTO {self._tables.postal_outages} t USING gold_outages_recomputed s "
-            "ON t.postal_code = s.postal_code AND t.outage_start = s.outage_start "
-            "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT * "
-            f"WHEN NOT MATCHED BY SOURCE AND t.postal_code IN ({codes}) AND t.outage_start >= {_ts(start)} "
-            "THEN DELETE"
-        )
-        ledger.run_once(spark, self._tables.postal_outages, stamp, sql)
+        if (open_since is None or open_since[0] is None) and health.where(bad_window(self._rule)).isEmpty():
+            return  # no outage of these codes in scope, and no bad window to open one: nothing to recompute
+        recomputed = detect_outages(health, rule=self._rule, updated_at=now).persist()
+        try:
+            current = of_touched.where(F.col("outage_start") >= F.lit(start))
+            if _comparable(recomputed) == _comparable(current):
+                log.debug("gold batch %d: outages of %d postal codes unchanged", stamp.batch_id, len(touched))
+                return
+            recomputed.createOrReplaceTempView("gold_outages_recomputed")
+            codes = ", ".join("'" + code.replace("'", "''") + "'" for code in touched)
+            sql = (
+                f"MERGE INTO {self._tables.postal_outages} t USING gold_outages_recomputed s "
+                "ON t.postal_code = s.postal_code AND t.outage_start = s.outage_start "
+                "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT * "
+                f"WHEN NOT MATCHED BY SOURCE AND t.postal_code IN ({codes}) AND t.outage_start >= {_ts(start)} "
+                "THEN DELETE"
+            )
+            ledger.run_once(spark, self._tables.postal_outages, stamp, sql)
+        finally:
+            recomputed.unpersist()
+
+
+def _comparable(outages: DataFrame) -> set[tuple[Any, ...]]:
+    """Outage rows as a set of tuples of every column but ``updated_at``, times in epoch microseconds.
+
+    Microseconds, not Python datetimes: ``collect`` turns timestamps into the process's local wall clock,
+    which repeats in the hour that daylight saving time turns back.
+    """
+    columns = [
+        F.unix_micros(field.name).alias(field.name) if isinstance(field.dataType, TimestampType) else F.col(field.name)
+        for field in POSTAL_OUTAGES_SCHEMA.fields
+        if field.name != "updated_at"
+    ]
+    return {tuple(row) for row in outages.select(*columns).collect()}

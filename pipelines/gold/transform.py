@@ -112,6 +112,15 @@ def postal_health_deltas(df: DataFrame, *, seconds: int, updated_at: datetime) -
     )
 
 
+def bad_window(rule: OutageRule) -> Column:
+    """True for a window of ``postal_window_health`` where the rule holds: it counts towards an outage."""
+    return (
+        (F.col("readings") >= rule.min_readings)
+        & (F.size("device_ids") >= rule.min_devices)
+        & (F.col("bad_readings") / F.col("readings") >= rule.min_bad_share)
+    )
+
+
 def detect_outages(health: DataFrame, *, rule: OutageRule, updated_at: datetime) -> DataFrame:
     """Window health of some postal codes -> one row per outage (``outage_end`` NULL while ongoing).
 
@@ -126,11 +135,7 @@ def detect_outages(health: DataFrame, *, rule: OutageRule, updated_at: datetime)
         ("postal_code", "window_start", "window_end", "readings", "bad_readings", "device_ids"),
     )
     share = F.col("bad_readings") / F.col("readings")
-    is_bad = (
-        (F.col("readings") >= rule.min_readings)
-        & (F.size("device_ids") >= rule.min_devices)
-        & (share >= rule.min_bad_share)
-    )
+    is_bad = bad_window(rule)
     by_time = Window.partitionBy("postal_code").orderBy("window_start").rowsBetween(Window.unboundedPreceding, 0)
     classified = (
         health.withColumn("share", share)
