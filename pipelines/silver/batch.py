@@ -112,7 +112,8 @@ class SilverBatch:
         done = {
             table: ledger.committed_summary(spark, table, stamp) for table in (self._silver, self._quarantine, self._dq)
         }
-        if all(done.values()):
+        # A batch without rejected rows commits nothing to quarantine: silver and dq_results tell it is done.
+        if done[self._silver] and done[self._dq]:
             log.info("silver batch %d already committed everywhere: skipped", batch_id)
             return
         phases.mark("ledger")
@@ -141,7 +142,7 @@ class SilverBatch:
                 crash_point("silver.after-silver", batch_id)
 
             def write_quarantine() -> None:
-                if not done[self._quarantine]:
+                if counts.rows_quarantined and not done[self._quarantine]:
                     self._write_quarantine(routed, stamp, now)
 
             # The two commits are independent: side by side (see ``ledger.write_all``).
@@ -214,7 +215,7 @@ class SilverBatch:
         return counts.rows_valid - _added_records(done)
 
     def _write_quarantine(self, routed: DataFrame, stamp: ledger.Stamp, now: datetime) -> None:
-        """Append the batch's rejected rows with their reasons (an empty commit still records the batch)."""
+        """Append the batch's rejected rows with their reasons."""
         rejected = routed.where(F.size(schema.REASONS) > 0)
         ledger.append_once(
             to_quarantine_rows(rejected, suite_version=self._suite_version, quarantined_at=now), self._quarantine, stamp

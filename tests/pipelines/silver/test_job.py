@@ -9,12 +9,13 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
+from pipelines import ledger
 from pipelines.adapters.kinesis import BotoKinesisSink, kinesis_client
 from pipelines.faults import ENV as CRASH_ENV
 from pipelines.producer.hostile import HOSTILE
 from pipelines.settings import Settings, TableFormat
 from tests.conftest import SAMPLE_CSV, local_stack, run_cli
-from tests.helpers import read_table
+from tests.helpers import read_table, snapshot_summaries
 
 SILVER = "telcopulse_silver.network_events"
 QUARANTINE = "telcopulse_silver.quarantine"
@@ -116,3 +117,13 @@ def test_kill_9_mid_batch_then_restart_equals_a_clean_run(
         assert silver.num_rows == 1000 and len(set(silver.column("event_id").to_pylist())) == 1000
         assert quarantine.num_rows == 1
         assert dq.num_rows == 1 and dq.column("rows_in").to_pylist() == [1001]
+
+
+def test_quarantine_commits_exactly_the_batches_with_rejected_rows(replayed: Settings) -> None:
+    lines = (replayed.logs_dir / "silver.jsonl").read_text().splitlines()
+    batches = [entry for line in lines if (entry := json.loads(line)).get("event") == "batch"]
+    rejecting = {int(b["batch_id"]) for b in batches if b["rows_quarantined"]}
+    stamped = [s for s in snapshot_summaries(replayed, QUARANTINE) if s.get(ledger.WRITER) == "silver"]
+
+    assert rejecting and {int(s[ledger.BATCH_ID]) for s in stamped} == rejecting
+    assert len(stamped) == len(rejecting)
