@@ -49,69 +49,70 @@ class StepPlan:
 
 @dataclass
 class ProbePoller:
-    """Polls the query engine for probes until stopped; keeps each probe's first sighting per layer."""
+    """Polls the query engine for probes until stopped; keeps each probe's first sighting per layer.
+
+    Each layer has a thread and an engine of its own: a probe's sighting in gold never waits for a query
+    of silver, which scans the last minutes of readings (p50 0.8 s over both layers at 5,000/s in one thread).
+    """
 
     settings: Settings
     poll_s: float
     seen: dict[str, dict[str, float]] = field(default_factory=lambda: {"silver": {}, "gold": {}})
     polls: int = 0
-    query_ms: list[float] = field(default_factory=list)
+    query_ms: dict[str, list[float]] = field(default_factory=lambda: {"silver": [], "gold": []})
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="probe-poller", daemon=True)
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._run, args=(layer,), name=f"probe-poller-{layer}", daemon=True)
+            for layer in self.seen
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
 
-    def _run(self) -> None:
+    def _run(self, layer: str) -> None:
         from pipelines.adapters.duckdb_engine import DuckDBQueryEngine
         from pipelines.errors import QueryEngineError
 
         engine = DuckDBQueryEngine(self.settings)
-        pattern = PROBE_PREFIX + "%"
+        table, time_column = {"silver": (SILVER_EVENTS, "event_time"), "gold": (OPERATOR_KPIS, "window_start")}[layer]
+        key = (table.namespace, table.name)
         # As the dashboard does, ask for recent windows only: a scan of the whole tables every poll would
         # take CPU from the jobs being measured. Probes carry event times from the poller's start on.
         since = datetime.now(UTC) - PROBE_LOOKBACK
-        queries = {
-            layer: (
-                (table.namespace, table.name),
-                f"SELECT DISTINCT operator FROM {table.identifier} WHERE {time_column} >= ? AND operator LIKE ?",
-            )
-            for layer, table, time_column in (
-                ("silver", SILVER_EVENTS, "event_time"),
-                ("gold", OPERATOR_KPIS, "window_start"),
-            )
-        }
-        asked: dict[str, str] = {}  # per layer, the table's commit marker when last queried
+        sql = f"SELECT DISTINCT operator FROM {table.identifier} WHERE {time_column} >= ? AND operator LIKE ?"
+        asked = None  # the table's commit marker when last queried
+        seen = self.seen[layer]
         try:
             while not self._stop.is_set():
-                # What a query shows changes only with a commit: a table is queried again only once it has
+                # What a query shows changes only with a commit: the table is queried again only once it has
                 # committed. Asking every poll cost the machine ~0.2 cores at 5,000/s, taken from the jobs.
                 try:
-                    markers = engine.markers()
+                    marker = engine.markers().get(key)
                 except QueryEngineError:
-                    markers = {}
-                for layer, (table, sql) in queries.items():
-                    marker = markers.get(table)
-                    if marker is None or asked.get(layer) == marker:
-                        continue
+                    marker = None
+                if marker is not None and marker != asked:
                     started = time.time()
                     try:
-                        names = engine.query(sql, [since, pattern]).column("operator").to_pylist()
+                        names = engine.query(sql, [since, PROBE_PREFIX + "%"]).column("operator").to_pylist()
                     except QueryEngineError as exc:
-                        log.debug("probe poll failed: %s", exc)
-                        continue
-                    seen_at = time.time()
-                    asked[layer] = marker
-                    self.query_ms.append((seen_at - started) * 1000)
-                    for name in names:
-                        self.seen[layer].setdefault(name, seen_at)
-                self.polls += 1
+                        log.debug("probe poll of %s failed: %s", layer, exc)
+                    else:
+                        seen_at = time.time()
+                        asked = marker
+                        self.query_ms[layer].append((seen_at - started) * 1000)
+                        for name in names:
+                            seen.setdefault(name, seen_at)
+                with self._lock:
+                    self.polls += 1
                 self._stop.wait(self.poll_s)
         finally:
             engine.close()
@@ -358,7 +359,7 @@ def _freshness(poller: ProbePoller, work_dir: Path, index: int, producers: int) 
     result: dict[str, Any] = {
         "probes": len(put_at),
         "polls": poller.polls,
-        "poll_query_ms": percentiles(poller.query_ms),
+        "poll_query_ms": {layer: percentiles(ms) for layer, ms in poller.query_ms.items()},
     }
     for layer, seen in poller.seen.items():
         delays = [seen[name] - put for name, put in put_at.items() if name in seen]
