@@ -126,9 +126,9 @@ def _cpu_split(by_thread: dict[str, float] | None) -> str:
     return "; CPU: " + ", ".join(f"{kind} {seconds / total:.0%}" for kind, seconds in shares)
 
 
-def _live_bottleneck(figures: dict[str, Any]) -> str | None:
-    """The layer with the longest micro-batches in the fastest live step: it sets lag and freshness."""
-    steps = _get(figures, "live", "steps") or []
+def _live_bottleneck(figures: dict[str, Any], *, rate: float | None = None) -> str | None:
+    """The layer with the longest micro-batches in the live step at ``rate`` (default: the fastest)."""
+    steps = [s for s in _get(figures, "live", "steps") or [] if rate is None or s["rate"] == rate]
     if not steps:
         return None
     step = max(steps, key=lambda s: s["rate"])
@@ -154,6 +154,26 @@ def _live_bottleneck(figures: dict[str, Any]) -> str | None:
         "code generation and its JIT compilation, several Spark actions, one catalog commit per table) "
         "that grows the batches, and with them the lag"
     )
+
+
+def _freshness_words(figures: dict[str, Any], rate: str) -> str | None:
+    """Where a probe's time went at ``rate``: what each layer added, and the probe query's own time."""
+    freshness = _get(figures, "live", "freshness", rate) or {}
+    silver, gold = (freshness.get(layer) or {} for layer in ("silver", "gold"))
+    if silver.get("p95") is None or gold.get("p95") is None:
+        return None
+    words = (
+        f"put to silver p50 {silver['p50']:.1f} s, p95 {silver['p95']:.1f} s; to gold p50 {gold['p50']:.1f} s, "
+        f"p95 {gold['p95']:.1f} s (gold adds {gold['p50'] - silver['p50']:.1f} s at p50). A probe waits in "
+        "each layer for the batch in progress, then its own"
+    )
+    query_ms = freshness.get("poll_query_ms") or {}
+    if all(isinstance(query_ms.get(layer), dict) and query_ms[layer].get("p50") for layer in ("silver", "gold")):
+        words += (
+            f"; the probe's DuckDB query took p50 {query_ms['silver']['p50'] / 1000:.1f} s on silver and "
+            f"{query_ms['gold']['p50'] / 1000:.1f} s on gold (the live tables as written, not compacted)"
+        )
+    return words
 
 
 E2E_TARGET = next(t for t in TARGETS if t.key == "e2e_ratio_to_kinesis")
@@ -229,7 +249,8 @@ def bottleneck(key: str, figures: dict[str, Any]) -> str | None:
         parts = (_live_bottleneck(figures), _budget_words(cpu_budget(figures)))
         return "; ".join(part for part in parts if part) or None
     if key == "freshness_p95_s_at_5k":
-        return _live_bottleneck(figures)
+        parts = (_freshness_words(figures, "5000"), _live_bottleneck(figures, rate=5000.0))
+        return "; ".join(part for part in parts if part) or None
     if key == "pipeline_to_duckdb_ratio":
         silver, gold = _phases(figures, "silver"), _phases(figures, "gold")
         return "; ".join(part for part in (silver, gold) if part) or None

@@ -91,6 +91,25 @@ def test_a_missed_target_names_where_the_time_goes() -> None:
     assert "CPU: jit 86%, other 14%" in freshness
 
 
+def test_a_missed_freshness_says_what_each_layer_and_the_probe_query_added_at_5000_per_s() -> None:
+    figures = _figures()
+    faster = dict(figures["live"]["steps"][0], rate=10000.0, batches={"gold": {"mean_s": 30.0, "mean_rows": 1.0}})
+    figures["live"]["steps"][0]["batches"] = {"silver": {"mean_s": 6.0, "mean_rows": 30000.0}}
+    figures["live"]["steps"].append(faster)
+    figures["live"]["freshness"]["5000"] = {
+        "silver": {"p50": 14.0, "p95": 19.0},
+        "gold": {"p50": 19.5, "p95": 24.5},
+        "poll_query_ms": {"silver": {"p50": 1900.0}, "gold": {"p50": 1600.0}},
+    }
+
+    _, misses = judge(figures)
+
+    freshness = next(m for m in misses if m.startswith("gold freshness"))
+    assert "to silver p50 14.0 s, p95 19.0 s; to gold p50 19.5 s, p95 24.5 s (gold adds 5.5 s at p50)" in freshness
+    assert "query took p50 1.9 s on silver and 1.6 s on gold" in freshness
+    assert "at 5000 records/s silver 6.0 s per batch of 30000 rows" in freshness  # the 5,000/s step's, not 10,000's
+
+
 def test_judge_marks_a_stage_that_did_not_run_as_missed() -> None:
     targets, misses = judge({})
 
