@@ -171,7 +171,7 @@ def _freshness_words(figures: dict[str, Any], rate: str) -> str | None:
     if all(isinstance(query_ms.get(layer), dict) and query_ms[layer].get("p50") for layer in ("silver", "gold")):
         words += (
             f"; the probe's DuckDB query took p50 {query_ms['silver']['p50'] / 1000:.1f} s on silver and "
-            f"{query_ms['gold']['p50'] / 1000:.1f} s on gold (the live tables as written, not compacted)"
+            f"{query_ms['gold']['p50'] / 1000:.1f} s on gold, beside the running jobs"
         )
     return words
 
