@@ -29,6 +29,11 @@ _MERGE_ON_READ = {
     "write.delete.mode": "merge-on-read",
     "write.merge.isolation-level": "serializable",
 }
+# Gold's tables take a MERGE every batch. Each commit adds a data and a delete manifest, and every MERGE and
+# query reads them all; by default Iceberg merges them once 100 have gathered. 150 MERGEs of 20 rows into each
+# of two such tables, in turn: per 50 MERGEs a median of 0.52-0.54 s with merging at 8, 0.56, 0.78 and 0.72 s
+# at the default; DuckDB's first query after the last commit 0.10 s against 0.13 s.
+_GOLD_MERGED = {**_MERGE_ON_READ, "commit.manifest.min-count-to-merge": "8"}
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,7 @@ OPERATOR_KPIS = TableDef(
     partitioned_by=("days(window_start)",),
     sorted_by=("window_start", "operator"),
     comment="Per window and operator: sums and counts (exact), averages derived from them",
-    properties=_MERGE_ON_READ,
+    properties=_GOLD_MERGED,
 )
 
 POSTAL_STATUS_COUNTS = TableDef(
@@ -183,7 +188,7 @@ POSTAL_STATUS_COUNTS = TableDef(
     partitioned_by=("days(window_start)",),
     sorted_by=("window_start", "postal_code"),
     comment="Per window, postal code and network status: reading counts",
-    properties=_MERGE_ON_READ,
+    properties=_GOLD_MERGED,
 )
 
 POSTAL_HEALTH = TableDef(
@@ -201,7 +206,7 @@ POSTAL_HEALTH = TableDef(
     partitioned_by=("days(window_start)",),
     comment="Per window and postal code: readings, not-in-service readings and the set of devices "
     "(a set, not a count, so that merging late data stays exact); the input of outage detection",
-    properties=_MERGE_ON_READ,
+    properties=_GOLD_MERGED,
 )
 
 POSTAL_OUTAGES = TableDef(
@@ -219,7 +224,7 @@ POSTAL_OUTAGES = TableDef(
     ),
     partitioned_by=("days(outage_start)",),
     comment="One row per detected outage; outage_end is NULL while it is ongoing",
-    properties=_MERGE_ON_READ,
+    properties=_GOLD_MERGED,
 )
 
 ALL_TABLES = (

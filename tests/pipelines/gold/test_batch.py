@@ -58,3 +58,18 @@ def test_outage_commits_when_it_opens_and_closes_and_not_in_between(
     assert [(o["outage_start"], o["outage_end"], o["devices_affected"]) for o in closed] == [
         (T0, T0 + timedelta(minutes=1), 3)
     ]
+
+
+def test_gold_tables_merge_their_manifests_every_few_commits(spark: SparkSession, empty_tables: Settings) -> None:
+    settings = empty_tables
+    gold = GoldBatch.from_settings(settings, query_id=str(uuid.uuid4()))
+    kpis = settings.table("telcopulse_gold.operator_kpis")
+
+    for batch_id in range(12):  # each a MERGE that updates the window before and adds one: a data and a delete file
+        both = readings(spark, settings, batch_id, status=0).union(readings(spark, settings, batch_id + 1, status=0))
+        gold.process(both, batch_id)
+
+    files = {row[0]: row[1] for row in spark.sql(f"SELECT content, count(*) FROM {kpis}.files GROUP BY 1").collect()}
+    manifests = spark.sql(f"SELECT count(*) FROM {kpis}.manifests").first()
+    assert files[0] == 12 and files[1] == 11  # a manifest each without merging: 23
+    assert manifests is not None and manifests[0] <= 2 * 8  # data and delete manifests, each merged at 8
