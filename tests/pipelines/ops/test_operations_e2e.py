@@ -100,7 +100,10 @@ def test_rebuild_and_maintain_keep_every_reading_once_and_the_jobs_resume(
             json.loads(line)
             for line in run_cli(settings, "maintain", "--retain-hours", "0", "--json", timeout=900).stdout.splitlines()
         ]
-        assert len(maintained) == 8 and all(m["tags"] for m in maintained if m["table"].startswith("telcopulse_gold"))
+        tags = {m["table"]: m["tags"] for m in maintained}
+        additive = ("operator_kpis", "postal_status_counts", "postal_window_health")
+        assert len(tags) == 8 and all(tags[f"telcopulse_gold.{name}"] for name in additive)
+        assert not tags["telcopulse_gold.postal_outages"]  # no outage in the sample: gold never MERGEd outages
         assert _sql(settings, KPIS_BY_OPERATOR) == before
 
         whole = json.loads(run_cli(settings, "rebuild", "silver", "--json", timeout=900).stdout)
